@@ -1,0 +1,14 @@
+"""aecourse: the helper package of the executable autoencoder course.
+
+Each module serves the chapters with one concern: ``settings`` (device, seed, profile), ``data``
+(MNIST and Fashion-MNIST as tensors), ``models`` (Encoder, Decoder, Autoencoder), ``losses``
+(reconstruction_loss), ``training`` (fit), ``plots``, ``number_system`` (chapter 2), ``checks``
+(exercise checkers) and ``notebooks`` (executing and checking the chapters).
+"""
+
+__version__ = "0.1.0"
+
+# The one place that names the release the book was built with: every chapter's Colab cell installs
+# exactly this tag (tests/test_chapters.py checks that they do), never whatever is newest.
+REPOSITORY = "https://github.com/aecourse/aecourse"
+BOOK_REF = f"v{__version__}"

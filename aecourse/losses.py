@@ -1,0 +1,35 @@
+"""Reconstruction losses: squared error for real-valued data, Bernoulli cross-entropy for data in [0, 1].
+
+Both are summed over the features of one example and averaged over the batch, exactly as written in
+chapter 1:  L_SE = ‖x̂ − x‖²  and  L_CE = −Σ_j [x_j log x̂_j + (1 − x_j) log(1 − x̂_j)].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+KINDS = ("mse", "bce")
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Mean over the batch of the per-example reconstruction loss.
+
+    x_hat, x: (N, ...) of the same shape. kind: "mse" (sum of squared errors per example) or "bce"
+    (sum of Bernoulli cross-entropies per example; x_hat must lie in (0, 1), e.g. after a sigmoid).
+    Returns a scalar tensor.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"Unknown loss kind {kind!r}: expected one of {KINDS}.")
+    if x_hat.shape != x.shape:
+        raise ValueError(f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}.")
+    if kind == "mse":
+        per_entry = (x_hat - x) ** 2
+    else:
+        per_entry = F.binary_cross_entropy(x_hat, x, reduction="none")
+    return per_entry.reshape(len(per_entry), -1).sum(1).mean()
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Map values in [0, 1] back to 8-bit pixels 0..255 (rounded, clipped): what an image file stores."""
+    return (x * 255).round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,166 @@
+"""Figures that teach: image grids, originals vs reconstructions, loss curves, 2-D codes by label.
+
+Every function takes tensors (on any device) or arrays and returns the matplotlib Figure, so a notebook
+shows it and a test can inspect it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .models import check_sizes
+
+
+def _images(x) -> np.ndarray:
+    """(N, 1, H, W), (N, H, W) or (N, H*W) square images -> (N, H, W) numpy array."""
+    x = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+    if x.ndim == 4 and x.shape[1] == 1:
+        return x[:, 0]
+    if x.ndim == 3:
+        return x
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side == x.shape[1]:
+            return x.reshape(len(x), side, side)
+    raise ValueError(f"Expected images of shape (N, 1, H, W), (N, H, W) or (N, H*W) with square H*W; got {x.shape}.")
+
+
+def show_images(x, ncols: int = 10, titles=None, cmap: str = "gray", size: float = 1.2, vmin=0.0, vmax=1.0):
+    """A grid of grey images. x: (N, 1, H, W), (N, H, W) or (N, H*W). vmin/vmax: None to scale each image."""
+    imgs = _images(x)
+    n = len(imgs)
+    if n == 0 or ncols < 1:
+        raise ValueError(f"show_images needs at least one image and ncols >= 1; got {n} images, ncols={ncols}.")
+    ncols = min(ncols, n)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(imgs[i], cmap=cmap, vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_reconstructions(x, rows: dict, n: int = 10, size: float = 1.2):
+    """Originals in the first row, then one row per model. x: (N, ...) images; rows: {label: x̂ like x}."""
+    all_rows = {"original": x, **rows}
+    fig, axes = plt.subplots(len(all_rows), n, figsize=(size * n, size * len(all_rows) + 0.2), squeeze=False)
+    for r, (label, imgs) in enumerate(all_rows.items()):
+        imgs = _images(imgs[:n])
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([]), ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(imgs):
+                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, title: str = "", ylabel: str = "loss per example", logy: bool = False):
+    """Training (and test) loss per epoch from :class:`aecourse.training.History`."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    epochs = np.arange(1, len(history.train) + 1)
+    ax.plot(epochs, history.train, "o-", label="train", ms=3)
+    if history.test:
+        ax.plot(epochs, history.test, "s--", label="test", ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_codes(z, labels, title: str = "", classes=None, s: float = 3):
+    """Scatter of 2-D codes coloured by label. z: (N, 2); labels: (N,) integers."""
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if z.ndim != 2 or z.shape[1] != 2:
+        raise ValueError(f"plot_codes needs 2-D codes of shape (N, 2); got {z.shape}.")
+    if len(labels) != len(z):
+        raise ValueError(f"Need one label per code: {len(z)} codes, {len(labels)} labels.")
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    cmap = plt.get_cmap("tab10")
+    for k in np.unique(labels):
+        pts = z[labels == k]
+        name = classes[k] if classes is not None else str(k)
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, color=cmap(int(k) % 10), label=name, alpha=0.7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_hourglass(sizes, labels=None, title: str = ""):
+    """A diagram of an autoencoder's layer widths: encoder sizes [d, ..., k], mirrored by the decoder."""
+    sizes = check_sizes(sizes)
+    sizes = sizes + sizes[-2::-1]
+    n = len(sizes)
+    code = n // 2
+    labels = labels or (["input x"] + [""] * (code - 1) + ["code z"] + [""] * (code - 1) + ["output x̂"])
+    fig, ax = plt.subplots(figsize=(1.2 * n + 1, 3))
+    top = max(sizes)
+    for i, s in enumerate(sizes):
+        h = 0.15 + 0.85 * np.sqrt(s / top)  # sqrt keeps small codes visible next to 784 inputs
+        colour = "tab:orange" if i == code else ("tab:blue" if i < code else "tab:green")
+        ax.add_patch(plt.Rectangle((i - 0.2, -h / 2), 0.4, h, color=colour, alpha=0.8))
+        ax.text(i, h / 2 + 0.05, str(s), ha="center", va="bottom", fontsize=9)
+        ax.text(i, -0.62, labels[i], ha="center", va="top", fontsize=9)
+        if i + 1 < n:
+            ax.annotate("", xy=(i + 0.75, 0), xytext=(i + 0.25, 0), arrowprops=dict(arrowstyle="->"))
+    ax.text((code - 0.5) / 1, 0.62, "encoder $\\mathcal{E}$", ha="right", fontsize=10, color="tab:blue")
+    ax.text(code + 0.5, 0.62, "decoder $\\mathcal{D}$", ha="left", fontsize=10, color="tab:green")
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(-0.8, 0.8)
+    ax.axis("off")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_code_table(ax, code, title: str = "", fontsize: float = 8):
+    """Heat-map of an (n, h) code table on ``ax``, each cell labelled with its value; one row per input."""
+    c = code.detach().cpu().numpy() if isinstance(code, torch.Tensor) else np.asarray(code)
+    if c.ndim != 2:
+        raise ValueError(f"show_code_table needs codes of shape (n, h); got {c.shape}.")
+    ax.imshow(c, cmap="coolwarm", vmin=0, vmax=1, aspect="auto")
+    for (i, k), v in np.ndenumerate(c):
+        ax.text(k, i, f"{v:.2f}", ha="center", va="center", fontsize=fontsize)
+    ax.set_xticks(range(c.shape[1]), [f"$z_{k + 1}$" for k in range(c.shape[1])])
+    ax.set_yticks(range(c.shape[0]), [f"input {i + 1}" for i in range(c.shape[0])], fontsize=fontsize)
+    ax.set_title(title, fontsize=9)
+
+
+def show_codes_in_cube(ax, code, title: str = ""):
+    """(n, 3) codes as red points in the unit cube on a 3-D ``ax``, their convex hull shaded."""
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+    from scipy.spatial import ConvexHull
+
+    c = code.detach().cpu().numpy() if isinstance(code, torch.Tensor) else np.asarray(code)
+    if c.ndim != 2 or c.shape[1] != 3:
+        raise ValueError(f"show_codes_in_cube needs codes of shape (n, 3); got {c.shape}.")
+    for a, b in itertools.combinations(itertools.product((0, 1), repeat=3), 2):
+        if sum(u != v for u, v in zip(a, b)) == 1:  # an edge joins two corners that differ in one bit
+            ax.plot(*zip(a, b), color="0.55", lw=0.8)
+    faces = c[ConvexHull(c).simplices]
+    ax.add_collection3d(Poly3DCollection(faces, facecolor=(1, 0.5, 0, 0.12), edgecolor=(1, 0.5, 0, 0.35), lw=0.5))
+    ax.scatter(*c.T, s=30, color="tab:red", depthshade=False)
+    for i, p in enumerate(c):
+        ax.text(*p, f" {i + 1}", fontsize=8)
+    ax.set_xlabel("$z_1$"), ax.set_ylabel("$z_2$"), ax.set_zlabel("$z_3$"), ax.grid(False)
+    ax.set_title(title, fontsize=9)

@@ -1,0 +1,85 @@
+"""The committed chapters: fresh full-profile outputs, the pinned Colab install, exercises, the table of contents.
+
+nbval re-executes the chapters (see pyproject.toml); these tests check what the book publishes.
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from aecourse import BOOK_REF
+from aecourse.notebooks import COLAB_INSTALL, SOLUTION_TAG, STUDENT_STUB, problems, student_copy
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_foundation_chapters_exist():
+    names = [p.stem for p in CHAPTERS]
+    assert "01_structure" in names and "02_number_system" in names
+
+
+@pytest.fixture(params=CHAPTERS, ids=lambda p: p.stem)
+def chapter(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_outputs_are_fresh_and_from_the_full_profile(chapter):
+    path, nb = chapter
+    found = problems(nb)
+    assert not found, f"{path.name}: " + "; ".join(found) + " -> run `python -m aecourse.notebooks execute " \
+        f"chapters/{path.name}`"
+
+
+def test_first_code_cell_installs_the_pinned_release_on_colab_only(chapter):
+    path, nb = chapter
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert '"google.colab" in sys.modules' in first.source, f"{path.name}: the first code cell must only act on Colab"
+    assert COLAB_INSTALL in first.source, f"{path.name}: the Colab cell must install {COLAB_INSTALL} (BOOK_REF={BOOK_REF})"
+
+
+def test_setup_prints_profile_device_and_seed(chapter):
+    path, nb = chapter
+    texts = ["".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any(t.startswith("profile=full device=") and " seed=" in t for t in texts), path.name
+
+
+def test_at_least_two_exercises_with_hidden_checked_solutions(chapter):
+    path, nb = chapter
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert markdown.count("```{exercise}") >= 2, path.name
+    assert markdown.count("{solution-start}") == markdown.count("{solution-end}") >= 1
+    solutions = [c for c in nb.cells if SOLUTION_TAG in c.metadata.get("tags", [])]
+    assert solutions, f"{path.name}: solution code must be in cells tagged {SOLUTION_TAG!r}"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "checks.check_" in code, f"{path.name}: exercises must be checked by aecourse.checks"
+
+
+def test_student_copy_has_no_solution_code(chapter):
+    path, nb = chapter
+    student = student_copy(nb)
+    solution_sources = {c.source for c in nb.cells if SOLUTION_TAG in c.metadata.get("tags", [])}
+    assert all(c.source not in solution_sources for c in student.cells if c.cell_type == "code")
+    assert sum(c.source == STUDENT_STUB for c in student.cells) == len(solution_sources)
+    assert not any(c.get("outputs") for c in student.cells if c.cell_type == "code")
+
+
+def test_cells_assert_that_learning_happened(chapter):
+    path, nb = chapter
+    asserts = sum("assert " in c.source for c in nb.cells if c.cell_type == "code")
+    assert asserts >= 4, f"{path.name}: only {asserts} code cells assert anything"
+
+
+def test_toc_lists_every_chapter_in_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc["chapters"]]
+    assert files == [f"chapters/{p.stem}" for p in CHAPTERS]
+
+
+def test_book_does_not_reexecute():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]

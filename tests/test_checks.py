@@ -1,0 +1,107 @@
+"""aecourse.checks: each checker accepts a right answer, and rejects wrong ones, stubs and crashes with a reason."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aecourse import checks
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def crashes(*args):
+    return 1 / 0
+
+
+def verdict(capsys) -> str:
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, f"a checker prints one line, got {out!r}"
+    return out
+
+
+def assert_right(checker, fn, capsys):
+    assert checker(fn) is True
+    assert verdict(capsys).startswith("✅ Correct: ")
+
+
+def assert_wrong(checker, fn, capsys, reason: str):
+    assert checker(fn) is False
+    out = verdict(capsys)
+    assert out.startswith("❌ Not yet: ")
+    assert reason in out, out
+
+
+@pytest.mark.parametrize("checker", [checks.check_bernoulli_loss, checks.check_pca_reconstruction,
+                                     checks.check_binary_code, checks.check_min_code_bits])
+def test_every_checker_handles_stubs_and_crashes(checker, capsys):
+    assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
+    assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
+    assert_wrong(checker, lambda *args: "an answer", capsys, "")
+
+
+# --- chapter 1 -------------------------------------------------------------------------------------------
+
+def test_bernoulli_loss(capsys):
+    def right(x_hat, x):
+        return F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)
+
+    def by_hand(x_hat, x):
+        return -(x * x_hat.log() + (1 - x) * (1 - x_hat).log()).flatten(1).sum(1).mean()
+
+    assert_right(checks.check_bernoulli_loss, right, capsys)
+    assert_right(checks.check_bernoulli_loss, by_hand, capsys)
+    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.binary_cross_entropy(x_hat, x), capsys,
+                 "you averaged over pixels too")
+    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.mse_loss(x_hat, x, reduction="sum") / len(x),
+                 capsys, "the loss differs from the reference")
+    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.binary_cross_entropy(x_hat, x, reduction="sum"),
+                 capsys, "differs from the reference")  # summed over the batch too
+    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: right(x_hat, x).item(), capsys,
+                 "should be a torch.Tensor, got float")
+    assert_wrong(checks.check_bernoulli_loss,
+                 lambda x_hat, x: F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1), capsys,
+                 "has shape (16,), expected ()")  # forgot the mean over the batch
+
+
+def test_pca_reconstruction(capsys):
+    def right(x, mean, components):
+        return mean + (x - mean) @ components.T @ components
+
+    assert_right(checks.check_pca_reconstruction, right, capsys)
+    assert_right(checks.check_pca_reconstruction, lambda x, m, v: right(x, m, v).float(), capsys)  # float32 is fine
+    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: x @ v.T @ v, capsys,
+                 "subtract the mean before projecting")
+    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: mean + (x - mean) @ v @ v.T @ v.T @ v, capsys,
+                 "raised RuntimeError")  # shapes do not fit
+    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: (x - mean) @ v.T, capsys,
+                 "has shape (50, 3), expected (50, 12)")  # the codes, not the reconstruction
+    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: (x - mean) @ v.T @ v, capsys,
+                 "differs from the reference")  # forgot to add the mean back
+
+
+# --- chapter 2 -------------------------------------------------------------------------------------------
+
+def test_binary_code(capsys):
+    assert_right(checks.check_binary_code, lambda c: (c > 0.5).long(), capsys)
+    assert_right(checks.check_binary_code, lambda c: (c > 0.5).int(), capsys)
+    assert_wrong(checks.check_binary_code, lambda c: (c >= 0.5).long(), capsys, "exactly 0.5 counts as 0")
+    assert_wrong(checks.check_binary_code, lambda c: (c > 0.5).float(), capsys, "not floats")
+    assert_wrong(checks.check_binary_code, lambda c: c.round(), capsys, "not floats")
+    assert_wrong(checks.check_binary_code, lambda c: (c > 0.5).tolist(), capsys, "return a tensor, got list")
+    assert_wrong(checks.check_binary_code, lambda c: (c[:2] > 0.5).long(), capsys, "has shape (2, 3), expected (3, 3)")
+
+
+def test_min_code_bits(capsys):
+    assert_right(checks.check_min_code_bits, lambda n: math.ceil(math.log2(n)), capsys)
+    assert_right(checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys)
+    assert_wrong(checks.check_min_code_bits, lambda n: int(math.log2(n)), capsys,
+                 "for n = 3 you answered 1, but 2 binary units are needed: 1 give only 2 codes, 2 give 4")
+    assert_wrong(checks.check_min_code_bits, lambda n: 1 if n == 2 else int(math.log2(n)) + 1, capsys,
+                 "for n = 8 you answered 4, but 3 binary units are needed")  # floor + 1 is wrong at powers of two
+    assert_wrong(checks.check_min_code_bits, lambda n: n, capsys, "for n = 2 you answered 2, but 1 binary units are needed")

@@ -1,0 +1,83 @@
+"""aecourse.losses: per-example sums averaged over the batch, checked against torch.nn.functional and by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aecourse.losses import KINDS, reconstruction_loss, to_uint8
+
+
+def test_kinds():
+    assert KINDS == ("mse", "bce")
+
+
+def test_mse_by_hand():
+    x_hat = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    x = torch.zeros(2, 2)
+    # per example: 1 + 4 = 5 and 9 + 16 = 25; mean over the batch: 15
+    assert reconstruction_loss(x_hat, x, "mse").item() == pytest.approx(15.0)
+
+
+def test_bce_by_hand():
+    x_hat = torch.tensor([[0.5, 0.5], [0.9, 0.2]])
+    x = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    first = 2 * math.log(2)
+    second = -(math.log(0.9) + math.log(0.2))
+    assert reconstruction_loss(x_hat, x, "bce").item() == pytest.approx((first + second) / 2, rel=1e-6)
+
+
+def test_mse_equals_pytorch_sum_over_n():
+    g = torch.Generator().manual_seed(0)
+    x_hat = torch.rand(6, 1, 28, 28, generator=g)
+    x = torch.rand(6, 1, 28, 28, generator=g)
+    expected = F.mse_loss(x_hat, x, reduction="sum") / 6
+    torch.testing.assert_close(reconstruction_loss(x_hat, x), expected)  # mse is the default
+    # summed over the 784 pixels, not averaged: 784 times PyTorch's mean
+    torch.testing.assert_close(reconstruction_loss(x_hat, x, "mse"), F.mse_loss(x_hat, x) * 784)
+
+
+def test_bce_equals_pytorch_sum_over_n():
+    g = torch.Generator().manual_seed(1)
+    x_hat = torch.rand(5, 12, generator=g).clamp(0.01, 0.99)
+    x = torch.rand(5, 12, generator=g)  # soft targets in [0, 1] are allowed
+    expected = F.binary_cross_entropy(x_hat, x, reduction="sum") / 5
+    torch.testing.assert_close(reconstruction_loss(x_hat, x, "bce"), expected)
+
+
+def test_loss_is_a_differentiable_scalar():
+    x_hat = torch.rand(4, 3, requires_grad=True)
+    x = torch.rand(4, 3)
+    loss = reconstruction_loss(x_hat, x, "mse")
+    assert loss.shape == ()
+    loss.backward()
+    torch.testing.assert_close(x_hat.grad, 2 * (x_hat.detach() - x) / 4)
+
+
+def test_unknown_kind_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"Unknown loss kind 'l1': expected one of \('mse', 'bce'\)"):
+        reconstruction_loss(torch.zeros(2, 2), torch.zeros(2, 2), "l1")
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"same shape, got \(2, 784\) and \(2, 1, 28, 28\)"):
+        reconstruction_loss(torch.zeros(2, 784), torch.zeros(2, 1, 28, 28))
+
+
+def test_to_uint8_maps_0_1_and_half():
+    x = torch.tensor([0.0, 1.0, 0.5, 0.25, 1 / 255, 254.6 / 255])
+    assert to_uint8(x).tolist() == [0, 255, 128, 64, 1, 255]
+    assert to_uint8(x).dtype == torch.uint8
+
+
+def test_to_uint8_clips():
+    assert to_uint8(torch.tensor([-0.3, 1.7, -100.0, 100.0])).tolist() == [0, 255, 0, 255]
+
+
+def test_to_uint8_inverts_dividing_by_255():
+    pixels = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(to_uint8(pixels.float() / 255), pixels)
+    assert to_uint8(torch.rand(2, 1, 3, 3)).shape == (2, 1, 3, 3)

@@ -1,0 +1,174 @@
+"""aecourse.notebooks on small synthetic notebooks: the source hash, problems() and student copies (no kernels)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+
+from aecourse import BOOK_REF, REPOSITORY, __version__
+from aecourse.notebooks import COLAB_INSTALL, SOLUTION_TAG, STUDENT_STUB, main, problems, source_hash, student_copy
+
+
+def restamp(nb):
+    nb.metadata["aecourse"]["source_hash"] = source_hash(nb)
+    return nb
+
+
+# --- source_hash ---------------------------------------------------------------------------------------
+
+def test_source_hash_by_hand(good_notebook):
+    code = [c.source for c in good_notebook.cells if c.cell_type == "code"]
+    expected = hashlib.sha256(b"".join(s.strip().encode() + b"\0" for s in code)).hexdigest()
+    assert source_hash(good_notebook) == expected
+
+
+def test_source_hash_changes_with_code_only(good_notebook):
+    before = source_hash(good_notebook)
+    nb = copy.deepcopy(good_notebook)
+    nb.cells[0].source = "# A different title\nOther prose."
+    nb.cells.append(new_markdown_cell("More text"))
+    assert source_hash(nb) == before  # markdown does not count
+    nb.cells[1].outputs = []
+    nb.cells[1].execution_count = None
+    assert source_hash(nb) == before  # neither do outputs
+    nb.cells[4].source = "f(2)\n\n"
+    assert source_hash(nb) == before  # nor surrounding white space
+    nb.cells[4].source = "f(3)"
+    assert source_hash(nb) != before
+    nb = copy.deepcopy(good_notebook)
+    nb.cells.append(new_code_cell("print('new')"))
+    assert source_hash(nb) != before
+    nb = copy.deepcopy(good_notebook)
+    nb.cells[3], nb.cells[4] = nb.cells[4], nb.cells[3]
+    assert source_hash(nb) != before  # order matters
+    nb = copy.deepcopy(good_notebook)
+    nb.cells[2].source, nb.cells[3].source = nb.cells[2].source + nb.cells[3].source, ""
+    assert source_hash(nb) != before  # moving code between cells matters
+
+
+# --- problems -------------------------------------------------------------------------------------------
+
+def test_a_fresh_full_profile_notebook_has_no_problems(good_notebook):
+    assert problems(good_notebook) == []
+
+
+def test_unstamped_notebook(good_notebook):
+    del good_notebook.metadata["aecourse"]
+    (found,) = problems(good_notebook)
+    assert "never executed" in found and "python -m aecourse.notebooks execute" in found
+
+
+def test_stale_notebook(good_notebook):
+    good_notebook.cells[4].source = "f(5)"
+    found = problems(good_notebook)
+    assert any("changed since it was executed" in p and "stale" in p for p in found)
+    good_notebook.cells[0].source = "# Only the prose changed"
+    good_notebook.cells[4].source = "f(2)"
+    assert problems(good_notebook) == []
+
+
+@pytest.mark.parametrize("profile", ["quick", None])
+def test_notebook_not_run_in_the_full_profile(good_notebook, profile):
+    good_notebook.metadata["aecourse"]["profile"] = profile
+    assert problems(good_notebook) == [f"it was executed in the {profile!r} profile; the book needs 'full'"]
+
+
+def test_notebook_without_outputs(good_notebook):
+    for cell in good_notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    assert problems(good_notebook) == ["it has no outputs"]
+
+
+def test_notebook_with_unrun_cells(good_notebook):
+    good_notebook.cells[2].execution_count = None
+    good_notebook.cells[3].execution_count = None
+    assert problems(good_notebook) == ["2 code cells have no execution count (not run)"]
+
+
+def test_empty_code_cells_are_ignored(good_notebook):
+    good_notebook.cells.append(new_code_cell("   \n"))  # never run, but empty
+    restamp(good_notebook)
+    assert problems(good_notebook) == []
+
+
+def test_notebook_with_an_error_output(good_notebook):
+    good_notebook.cells[4].outputs.append(
+        new_output("error", ename="AssertionError", evalue="the loss did not fall", traceback=[]))
+    assert problems(good_notebook) == ["a cell raised AssertionError: the loss did not fall"]
+
+
+def test_notebook_without_code(good_notebook):
+    good_notebook.cells = [c for c in good_notebook.cells if c.cell_type == "markdown"]
+    restamp(good_notebook)
+    assert "it has no code cells" in problems(good_notebook)
+
+
+def test_several_problems_are_all_reported(good_notebook):
+    good_notebook.metadata["aecourse"]["profile"] = "quick"
+    good_notebook.cells[1].source = "print('changed')"
+    good_notebook.cells[1].execution_count = None
+    found = problems(good_notebook)
+    assert len(found) == 3
+
+
+# --- student copies --------------------------------------------------------------------------------------
+
+def test_student_copy_replaces_solutions_and_clears_outputs(good_notebook):
+    original = copy.deepcopy(good_notebook)
+    student = student_copy(good_notebook)
+    assert good_notebook == original  # the source notebook is left alone
+    assert len(student.cells) == len(original.cells)
+    for before, after in zip(original.cells, student.cells):
+        assert after.cell_type == before.cell_type
+        if before.cell_type == "markdown":
+            assert after.source == before.source
+            continue
+        expected = STUDENT_STUB if SOLUTION_TAG in before.metadata.get("tags", []) else before.source
+        assert after.source == expected
+        assert after.outputs == [] and after.execution_count is None
+    assert "def f(x):\n    return 2 * x" not in [c.source for c in student.cells]
+    assert sum(c.source == STUDENT_STUB for c in student.cells) == 1
+    assert "aecourse" not in student.metadata
+    nbformat.validate(student)
+
+
+def test_student_copy_keeps_tags_and_only_touches_tagged_code(good_notebook):
+    good_notebook.cells[0].metadata["tags"] = [SOLUTION_TAG]  # a tagged markdown cell is not code
+    good_notebook.cells[1].metadata["tags"] = ["hide-input"]
+    student = student_copy(good_notebook)
+    assert student.cells[0].source == good_notebook.cells[0].source
+    assert student.cells[1].source == good_notebook.cells[1].source
+    assert student.cells[3].metadata["tags"] == [SOLUTION_TAG]
+
+
+# --- command line and the pinned install ------------------------------------------------------------------
+
+def test_check_command_exit_status(good_notebook, tmp_path, capsys):
+    ok, stale = tmp_path / "ok.ipynb", tmp_path / "stale.ipynb"
+    nbformat.write(good_notebook, ok)
+    good_notebook.cells[4].source = "f(9)"
+    nbformat.write(good_notebook, stale)
+    assert main(["check", str(ok)]) == 0
+    assert capsys.readouterr().out == f"{ok}: ok\n"
+    assert main(["check", str(ok), str(stale)]) == 1
+    assert "stale" in capsys.readouterr().out
+
+
+def test_student_command_writes_copies(good_notebook, tmp_path):
+    path = tmp_path / "ch.ipynb"
+    nbformat.write(good_notebook, path)
+    out = tmp_path / "student"
+    assert main(["student", str(path), "--out", str(out)]) == 0
+    written = nbformat.read(out / "ch.ipynb", as_version=4)
+    assert written == student_copy(nbformat.read(path, as_version=4))
+    assert nbformat.read(path, as_version=4) == good_notebook  # the chapter itself is unchanged
+
+
+def test_colab_install_pins_this_release():
+    assert BOOK_REF == f"v{__version__}"
+    assert COLAB_INSTALL == f'"aecourse @ git+{REPOSITORY}@v{__version__}"'

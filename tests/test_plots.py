@@ -1,0 +1,159 @@
+"""aecourse.plots: each function returns a Figure with the right axes showing the given data, or a clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+import matplotlib.pyplot as plt
+
+from aecourse import plots
+from aecourse.plots import draw_hourglass, plot_codes, plot_history, show_images, show_reconstructions
+from aecourse.training import History
+
+
+def shown(ax) -> np.ndarray:
+    """The array an axes displays with imshow."""
+    (image,) = ax.get_images()
+    return np.asarray(image.get_array())
+
+
+@pytest.fixture
+def images():
+    return torch.rand(7, 1, 8, 8)
+
+
+def test_show_images_grid_and_pixels(images):
+    fig = show_images(images, ncols=3, titles=list("abcdefg"))
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 9  # 3 rows of 3, two left empty
+    with_images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(with_images) == 7
+    for i, ax in enumerate(with_images):
+        np.testing.assert_allclose(shown(ax), images[i, 0].numpy(), rtol=1e-6)
+        assert ax.get_title() == "abcdefg"[i]
+    assert shown(fig.axes[0]).shape == (8, 8)
+    assert fig.axes[0].get_images()[0].get_clim() == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("shape", [(5, 1, 8, 8), (5, 8, 8), (5, 64)])
+def test_show_images_accepts_every_image_layout(shape):
+    x = torch.rand(*shape)
+    fig = show_images(x)
+    assert len(fig.axes) == 5  # ncols = min(10, N): one row
+    np.testing.assert_allclose(shown(fig.axes[2]), x.reshape(5, 8, 8)[2].numpy(), rtol=1e-6)
+
+
+def test_show_images_takes_numpy_and_any_device_dtype():
+    fig = show_images(np.zeros((3, 4, 4)))
+    assert len(fig.axes) == 3
+    fig = show_images(torch.ones(2, 16, dtype=torch.float64, requires_grad=True))
+    np.testing.assert_array_equal(shown(fig.axes[1]), np.ones((4, 4)))
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 8, 8), (5, 10), (64,), (2, 1, 1, 8, 8)])
+def test_show_images_refuses_bad_shapes(shape):
+    with pytest.raises(ValueError, match=r"Expected images of shape \(N, 1, H, W\), \(N, H, W\) or \(N, H\*W\)"):
+        show_images(torch.rand(*shape))
+
+
+def test_show_reconstructions_rows_and_labels(images):
+    a, b = torch.zeros_like(images), torch.ones(7, 64)
+    fig = show_reconstructions(images, {"zeros": a, "ones": b}, n=4)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 3 * 4
+    assert [fig.axes[4 * r].get_ylabel() for r in range(3)] == ["original", "zeros", "ones"]
+    np.testing.assert_allclose(shown(fig.axes[3]), images[3, 0].numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(shown(fig.axes[4 + 2]), np.zeros((8, 8)))
+    np.testing.assert_array_equal(shown(fig.axes[8 + 1]), np.ones((8, 8)))
+
+
+def test_show_reconstructions_with_fewer_images_than_columns():
+    fig = show_reconstructions(torch.rand(2, 1, 4, 4), {}, n=5)
+    assert len(fig.axes) == 5
+    assert sum(bool(ax.get_images()) for ax in fig.axes) == 2
+
+
+def test_show_reconstructions_refuses_bad_shapes(images):
+    with pytest.raises(ValueError, match="Expected images of shape"):
+        show_reconstructions(images, {"rgb": torch.rand(7, 3, 8, 8)}, n=3)
+
+
+def test_plot_history_draws_train_and_test():
+    history = History(train=[3.0, 2.0, 1.5], test=[3.5, 2.5, 2.0])
+    fig = plot_history(history, title="t", logy=True)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    train, test = ax.get_lines()
+    assert list(train.get_xdata()) == [1, 2, 3] and list(train.get_ydata()) == [3.0, 2.0, 1.5]
+    assert list(test.get_ydata()) == [3.5, 2.5, 2.0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    assert ax.get_yscale() == "log" and ax.get_title() == "t" and ax.get_xlabel() == "epoch"
+
+
+def test_plot_history_without_test():
+    fig = plot_history(History(train=[1.0, 0.5]))
+    assert len(fig.axes[0].get_lines()) == 1 and fig.axes[0].get_yscale() == "linear"
+
+
+def test_plot_codes_one_scatter_per_label():
+    z = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0], [0.5, 0.5]])
+    labels = torch.tensor([2, 0, 2, 1, 0])
+    fig = plot_codes(z, labels, classes=["zero", "one", "two"], title="codes")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["zero", "one", "two"]
+    points = {k: ax.collections[i].get_offsets() for i, k in enumerate([0, 1, 2])}
+    np.testing.assert_array_equal(points[2], [[0.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_array_equal(points[1], [[3.0, 1.0]])
+    fig = plot_codes(z.numpy(), labels.numpy())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["0", "1", "2"]
+
+
+def test_plot_codes_refuses_bad_shapes():
+    with pytest.raises(ValueError, match=r"2-D codes of shape \(N, 2\); got \(4, 3\)"):
+        plot_codes(torch.rand(4, 3), torch.zeros(4))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\); got \(4,\)"):
+        plot_codes(torch.rand(4), torch.zeros(4))
+    with pytest.raises(ValueError, match="Need one label per code: 4 codes, 3 labels"):
+        plot_codes(torch.rand(4, 2), torch.zeros(3))
+
+
+def test_draw_hourglass_mirrors_the_sizes():
+    fig = draw_hourglass([784, 256, 32], title="hourglass")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    ax = fig.axes[0]
+    boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(boxes) == 5
+    heights = [b.get_height() for b in boxes]
+    assert heights == sorted(heights[:3], reverse=True) + sorted(heights[3:])  # narrowest at the code
+    assert heights[0] == pytest.approx(1.0) and heights[2] == min(heights)
+    texts = [t.get_text() for t in ax.texts]
+    for word in ["784", "256", "32", "input x", "code z", "output x̂"]:
+        assert word in texts
+    assert texts.count("784") == 2 and texts.count("32") == 1
+
+
+def test_show_code_table_labels_every_value():
+    code = torch.tensor([[0.0, 1.0, 0.25], [1.0, 0.5, 0.0]])
+    fig, ax = plt.subplots()
+    plots.show_code_table(ax, code, "t")
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.2f}" for v in code.flatten().tolist())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["$z_1$", "$z_2$", "$z_3$"]
+    with pytest.raises(ValueError, match=r"\(n, h\)"):
+        plots.show_code_table(ax, torch.rand(3))
+
+
+def test_show_codes_in_cube_draws_points_edges_and_hull():
+    corners = torch.tensor([[a, b, c] for a in (0.0, 1.0) for b in (0.0, 1.0) for c in (0.0, 1.0)])
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    plots.show_codes_in_cube(ax, corners)
+    assert len(ax.lines) == 12  # the 12 edges of the cube
+    assert len(ax.texts) == 8  # one label per code
+    with pytest.raises(ValueError, match=r"\(n, 3\)"):
+        plots.show_codes_in_cube(ax, torch.rand(8, 2))

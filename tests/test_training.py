@@ -1,0 +1,152 @@
+"""aecourse.training: fit lowers the loss, its history means what it says, evaluate and predict are exact."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aecourse.losses import reconstruction_loss
+from aecourse.models import Autoencoder
+from aecourse.training import History, evaluate, fit, predict
+
+
+@pytest.fixture
+def low_rank_data():
+    """64 + 32 points in [0, 1]^16 lying near a 3-D subspace: an autoencoder with a 3-unit code can learn them."""
+    g = torch.Generator().manual_seed(0)
+    basis = torch.randn(3, 16, generator=g)
+    codes = torch.randn(96, 3, generator=g)
+    x = torch.sigmoid(codes @ basis)
+    return x[:64], x[64:]
+
+
+def test_a_short_fit_lowers_train_and_test_loss(low_rank_data):
+    x, x_test = low_rank_data
+    model = Autoencoder([16, 8, 3])
+    before_train, before_test = evaluate(model, x), evaluate(model, x_test)
+    history = fit(model, x, epochs=40, batch_size=16, lr=1e-2, test=x_test, progress=False)
+    assert isinstance(history, History)
+    assert len(history.train) == len(history.test) == 40
+    assert history.train[-1] < 0.5 * history.train[0]
+    assert history.test[-1] < 0.5 * history.test[0]
+    assert evaluate(model, x) < 0.5 * before_train and evaluate(model, x_test) < 0.5 * before_test
+
+
+def test_fit_with_bce(low_rank_data):
+    x, _ = low_rank_data
+    model = Autoencoder([16, 8, 3])
+    history = fit(model, x, loss="bce", epochs=30, batch_size=16, lr=1e-2, progress=False)
+    assert history.test == []
+    assert history.train[-1] < history.train[0]
+    # the history is the bce of reconstruction_loss, not mse
+    assert history.train[-1] == pytest.approx(evaluate(model, x, loss="bce"), rel=0.2)
+    assert evaluate(model, x, loss="bce") > evaluate(model, x, loss="mse")
+
+
+def test_history_is_the_mean_loss_per_example():
+    """With a frozen optimizer (lr = 0) every epoch's train loss is exactly the loss over the whole set,
+    also when the last batch is smaller: batches are weighted by their size."""
+    model = Autoencoder([5, 2])
+    x = torch.rand(10, 5)
+    x_test = torch.rand(7, 5)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    history = fit(model, x, optimizer=optimizer, epochs=3, batch_size=4, test=(x_test, None), progress=False)
+    full = reconstruction_loss(model(x), x).item()
+    assert history.train == pytest.approx([full] * 3, rel=1e-5)
+    assert history.test == pytest.approx([reconstruction_loss(model(x_test), x_test).item()] * 3, rel=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the given optimizer was used
+
+
+def test_fit_supervised_regression_reaches_least_squares():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g)
+    y = x @ torch.tensor([[1.5], [-2.0], [0.5]]) + 0.3 + 0.05 * torch.randn(64, 1, generator=g)
+    model = nn.Linear(3, 1)
+    history = fit(model, x, y, loss=F.mse_loss, epochs=300, batch_size=64, lr=0.05, progress=False)
+    assert history.train[-1] < history.train[0] / 10
+    # the reference: ordinary least squares with an intercept column
+    design = torch.cat([x, torch.ones(64, 1)], 1)
+    solution = torch.linalg.lstsq(design, y).solution.squeeze(1)
+    fitted = torch.cat([model.weight.detach().squeeze(0), model.bias.detach()])
+    torch.testing.assert_close(fitted, solution, atol=0.02, rtol=0)
+
+
+def test_fit_supervised_classification_with_integer_targets():
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(60) % 3
+    x = F.one_hot(y, 3).float() * 2 + 0.3 * torch.randn(60, 3, generator=g)
+    model = nn.Linear(3, 3)
+    history = fit(model, x, y, loss=F.cross_entropy, epochs=60, batch_size=20, lr=0.05,
+                  test=(x[:30], y[:30]), progress=False)
+    assert history.train[-1] < history.train[0] and history.test[-1] < history.test[0]
+    accuracy = (predict(model, x).argmax(1) == y).float().mean().item()
+    assert accuracy > 0.9  # classes two standard deviations apart: a linear model separates them
+
+
+def test_zero_epochs_change_nothing():
+    model = Autoencoder([4, 2])
+    before = [p.detach().clone() for p in model.parameters()]
+    history = fit(model, torch.rand(5, 4), epochs=0, progress=False)
+    assert history == History(train=[], test=[])
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_fit_does_not_change_the_data(low_rank_data):
+    x, _ = low_rank_data
+    copy = x.clone()
+    fit(Autoencoder([16, 3]), x, epochs=2, progress=False)
+    assert torch.equal(x, copy)
+
+
+def test_fit_repeats_under_a_seed(low_rank_data):
+    x, _ = low_rank_data
+
+    def run():
+        torch.manual_seed(123)
+        model = Autoencoder([16, 4], code_noise=0.1)
+        return fit(model, x, epochs=3, batch_size=16, progress=False).train
+
+    assert run() == run()
+
+
+def test_fit_refuses_bad_arguments():
+    model = Autoencoder([4, 2])
+    with pytest.raises(ValueError, match="epochs must be >= 0, got -1"):
+        fit(model, torch.rand(5, 4), epochs=-1, progress=False)
+    with pytest.raises(ValueError, match="x and y must have the same length, got 5 and 4"):
+        fit(model, torch.rand(5, 4), torch.rand(4, 4), progress=False)
+    with pytest.raises(ValueError, match="loss must be one of .* got 'l2'"):
+        fit(model, torch.rand(5, 4), loss="l2", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        fit(model, torch.rand(5, 4), batch_size=0, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="Encoder expects"):
+        fit(model, torch.rand(5, 7), epochs=1, progress=False)
+
+
+def test_evaluate_is_the_mean_loss_whatever_the_batch_size():
+    model = Autoencoder([6, 3], code_noise=1.0)  # evaluate must switch the noise off
+    model.train()
+    x = torch.rand(11, 6)
+    model.eval()
+    expected = reconstruction_loss(model(x), x).item()
+    model.train()
+    assert evaluate(model, x, batch_size=4) == pytest.approx(expected, rel=1e-5)
+    assert evaluate(model, x, batch_size=1024) == pytest.approx(expected, rel=1e-5)
+    assert not model.training
+    y = torch.rand(11, 6)
+    assert evaluate(model, x, y, loss="bce") == pytest.approx(reconstruction_loss(model(x), y, "bce").item(), rel=1e-5)
+
+
+def test_predict_in_batches_equals_one_pass():
+    model = Autoencoder([6, 4, 2], code_noise=1.0)
+    x = torch.rand(9, 6)
+    out = predict(model, x, batch_size=2)
+    assert not model.training
+    torch.testing.assert_close(out, model(x))
+    codes = predict(model, x, batch_size=4, method="encode")
+    assert codes.shape == (9, 2)
+    torch.testing.assert_close(codes, model.encode(x))
+    assert not out.requires_grad
