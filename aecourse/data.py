@@ -112,7 +112,7 @@ def _prepare_root(cls, root: Path, download: bool) -> Path:
                 shutil.copy2(raw / f, cache_raw / f)
                 unpacked.unlink(missing_ok=True)  # never serve data unpacked from another copy
             if not check_integrity(str(cache_raw / f), md5):
-                raise DataNotFoundError(_not_found_message(cls, root, f"{raw / f} does not have the expected MD5 {md5}"))
+                raise DataNotFoundError(_not_found_message(cls, root, f"{raw / f} is there but its MD5 is not {md5}: a damaged file or another version"))
             if not unpacked.is_file():
                 extract_archive(str(cache_raw / f), str(cache_raw))
         return cache
@@ -132,8 +132,8 @@ def _not_found_message(cls, root: Path, reason: str) -> str:
     )
 
 
-def _load_split(cls, root: Path, train: bool, download: bool):
-    source = _prepare_root(cls, root, download)
+def _load_split(cls, source: Path, root: Path, train: bool, download: bool):
+    """One split through torchvision, loading from ``source`` (root or the cache); errors name ``root``."""
     try:
         ds = cls(str(source), train=train, download=download)
     except Exception as err:  # torchvision raises RuntimeError/URLError/OSError from deep inside
@@ -164,8 +164,9 @@ def load_images(
         if size is not None and size <= 0:
             raise ValueError(f"{label} must be a positive number of images or None, got {size}.")
     root = data_root()
-    train = _load_split(cls, root, True, download)
-    test = _load_split(cls, root, False, download)
+    source = _prepare_root(cls, root, download)
+    train = _load_split(cls, source, root, True, download)
+    test = _load_split(cls, source, root, False, download)
     device = torch.device(device) if device is not None else torch.device("cpu")
 
     def tensors(ds, n):

@@ -51,16 +51,13 @@ def execute(path: str | Path, profile: str = "full", timeout: int = 1800, save: 
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("AECOURSE_PROFILE")
-    os.environ["AECOURSE_PROFILE"] = profile  # the kernel inherits this process's environment
+    # The kernel inherits this environment: set the profile, and drop a non-interactive MPLBACKEND (CI sets
+    # Agg) so that figures are drawn inline into the outputs the book shows.
+    env = dict(os.environ, AECOURSE_PROFILE=profile)
+    env.pop("MPLBACKEND", None)
     start = time.time()
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        if old is None:
-            os.environ.pop("AECOURSE_PROFILE")
-        else:
-            os.environ["AECOURSE_PROFILE"] = old
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute(env=env)
     import torch
 
     from .settings import device, seed_from_env

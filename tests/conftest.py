@@ -32,7 +32,9 @@ import torchvision  # noqa: E402
 # when the (2-core) machine is busy, which made tiny steps ~50x slower.
 torch.set_num_threads(1)
 
-SHARED_MNIST = Path("/work/shared/data")  # read-only shared copy; used only if present, never written to
+# The real data folder CI points AECOURSE_DATA at (read before the fixtures unset it), else the shared copy
+# beside the checkout. Used only if MNIST is there, and never written to.
+SHARED_MNIST = Path(os.environ.get("AECOURSE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 # torchvision's file names, in the order of its ``resources`` lists.
 IDX_FILES = {
