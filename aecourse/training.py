@@ -48,10 +48,10 @@ def evaluate(
     loss_fn = _loss_fn(loss)
     model.eval()
     y = x if y is None else y
-    total = 0.0
+    total = torch.zeros((), device=x.device)  # summed on the device: one GPU sync, not one per batch
     for xb, yb in batches(x, y, batch_size=batch_size, shuffle=False):
-        total += loss_fn(model(xb), yb).item() * len(xb)
-    return total / len(x)
+        total += loss_fn(model(xb), yb) * len(xb)
+    return total.item() / len(x)
 
 
 @torch.no_grad()
