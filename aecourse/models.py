@@ -93,9 +93,10 @@ class Autoencoder(nn.Module):
     sizes: the encoder's [input, hidden..., code]; the decoder gets them reversed.
     activation: hidden layers of both halves ("linear" everywhere gives the linear autoencoder of PCA).
     code_activation: after the code layer. output: after the last decoder layer.
-    code_noise: standard deviation of Gaussian noise added to the code while training (0 = none). A noisy
-    channel rewards codes that stay far apart, which pushes sigmoid codes to 0/1 (chapter 2, semantic
-    hashing); at evaluation (``model.eval()``) no noise is added.
+    code_noise: standard deviation of Gaussian noise added to the code while training (0 = none); at
+    evaluation (``model.eval()``) no noise is added. A noisy code rewards codes that stay far apart, as in
+    the binary codes of semantic hashing (Salakhutdinov & Hinton 2009). It does not make the 8-3-8 code of
+    chapter 2 reliably binary: started early, it makes two inputs share a corner.
     forward: (N, *shape) -> x̂ of the same shape; encode: (N, *shape) -> (N, code).
     """
 
