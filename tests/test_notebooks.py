@@ -1,4 +1,4 @@
-"""aecourse.notebooks on small synthetic notebooks: the source hash, problems() and student copies (no kernels)."""
+"""aecourse.notebooks: the source hash, problems(), student copies (synthetic notebooks) and execute (one kernel)."""
 
 from __future__ import annotations
 
@@ -172,3 +172,46 @@ def test_student_command_writes_copies(good_notebook, tmp_path):
 def test_colab_install_pins_this_release():
     assert BOOK_REF == f"v{__version__}"
     assert COLAB_INSTALL == f'"aecourse @ git+{REPOSITORY}@v{__version__}"'
+
+
+# --- execute (one real kernel) -------------------------------------------------------------------------
+
+def test_execute_runs_in_the_profile_stamps_and_draws_figures_inline(tmp_path, monkeypatch):
+    """The book's outputs come from execute(): profile passed to the kernel, stamp written, figures kept
+    even when the caller's environment says MPLBACKEND=Agg (as CI does)."""
+    from nbformat.v4 import new_notebook
+
+    from aecourse.notebooks import execute
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("AECOURSE_SEED", "3")
+    nb = new_notebook(cells=[
+        new_code_cell("import os\nprint(os.environ['AECOURSE_PROFILE'], os.environ['AECOURSE_SEED'])"),
+        new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+
+    stamp = execute(path, profile="full")
+    ran = nbformat.read(path, as_version=4)
+    assert ran.metadata["aecourse"] == stamp
+    assert stamp["profile"] == "full" and stamp["seed"] == 3 and stamp["source_hash"] == source_hash(ran)
+    assert problems(ran) == []
+    assert ran.cells[0].outputs[0]["text"] == "full 3\n"
+    assert any("image/png" in out.get("data", {}) for out in ran.cells[1].outputs), "the figure must be inline"
+
+
+def test_bench_measures_without_saving(tmp_path):
+    from nbformat.v4 import new_notebook
+
+    from aecourse.notebooks import execute
+
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    stamp = execute(path, profile="quick", save=False)
+    assert stamp["profile"] == "quick" and stamp["seconds"] >= 0
+    assert path.read_bytes() == before
