@@ -3,7 +3,7 @@
 Each module serves the chapters with one concern: ``settings`` (device, seed, profile), ``data``
 (MNIST and Fashion-MNIST as tensors), ``models`` (Encoder, Decoder, Autoencoder), ``losses``
 (reconstruction_loss), ``training`` (fit), ``plots``, ``pca`` (chapter 1), ``number_system`` (chapter 2),
-``convolution`` and ``widgets`` (chapter 3), ``checks`` (exercise checkers) and ``notebooks`` (executing and
+``convolution``, ``conv_models`` and ``widgets`` (chapter 3), ``checks`` (exercise checkers) and ``notebooks`` (executing and
 checking the chapters).
 """
 
