@@ -12,6 +12,7 @@ from nothing and checks each against PyTorch:
 :func:`conv2d_matrix` shows where the name "transposed" comes from: a convolution is a multiplication by
 a sparse matrix C, and multiplying by Cᵀ is the transposed convolution. :func:`transposed_output_size`
 (and :func:`conv_output_size` for the convolution it undoes) give the sizes without running anything.
+:func:`phase_means` measures the checkerboard that uneven stamps leave behind.
 
 These are the readable versions, with loops where the loop is the idea; the chapter's models use
 ``torch.nn``. Everything works on the last two dimensions (rows, columns) of a tensor.
@@ -264,3 +265,29 @@ def max_unpool2d(x, switches, output_size) -> torch.Tensor:
     # Along each flattened plane, value k goes to position switches[k]: a scatter, the inverse of gather.
     out.scatter_(-1, switches.flatten(-2).long(), x.flatten(-2))
     return out.reshape(*x.shape[:-2], out_h, out_w)
+
+
+# --- checkerboard artifacts ----------------------------------------------------------------------
+
+def phase_means(x, s: int = 2) -> torch.Tensor:
+    """The mean of x over each of the s×s pixel phases: a checkerboard shows up as unequal means.
+
+    x: (..., H, W)  ->  (..., s, s), entry (a, b) the mean of the pixels x[..., i, j] with i ≡ a and
+    j ≡ b (mod s), that is ``x[..., a::s, b::s].mean()``. A stride-s transposed convolution builds phase
+    (a, b) of its output from its own subset of kernel weights, so even a constant input can come out
+    with s×s different values, the checkerboard of Odena, Dumoulin & Olah (2016); nearest upsampling
+    followed by a convolution gives every phase the same weights. For a flat image all s² means are equal.
+
+    >>> phase_means(torch.tensor([[1., 2., 1., 2.], [3., 4., 3., 4.]])).tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+
+    Raises ValueError if x has fewer than 2 dimensions, s is not a positive int or s is larger than H or W.
+    """
+    x = _check_planes(x, "x")
+    _int(s, "s", 1)
+    h, w = x.shape[-2:]
+    if s > h or s > w:
+        raise ValueError(f"s = {s} phases do not fit inside a {h} × {w} input.")
+    x = x if x.dtype.is_floating_point else x.double()
+    rows = [torch.stack([x[..., a::s, b::s].mean((-2, -1)) for b in range(s)], -1) for a in range(s)]
+    return torch.stack(rows, -2)

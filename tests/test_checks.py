@@ -38,7 +38,9 @@ def assert_wrong(checker, fn, capsys, reason: str):
 
 
 @pytest.mark.parametrize("checker", [checks.check_bernoulli_loss, checks.check_pca_reconstruction,
-                                     checks.check_binary_code, checks.check_min_code_bits])
+                                     checks.check_binary_code, checks.check_min_code_bits,
+                                     checks.check_conv_transpose2d, checks.check_max_unpool2d,
+                                     checks.check_transposed_output_size])
 def test_every_checker_handles_stubs_and_crashes(checker, capsys):
     assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
     assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
@@ -105,3 +107,79 @@ def test_min_code_bits(capsys):
     assert_wrong(checks.check_min_code_bits, lambda n: 1 if n == 2 else int(math.log2(n)) + 1, capsys,
                  "for n = 8 you answered 4, but 3 binary units are needed")  # floor + 1 is wrong at powers of two
     assert_wrong(checks.check_min_code_bits, lambda n: n, capsys, "for n = 2 you answered 2, but 1 binary units are needed")
+
+
+# --- chapter 3 -------------------------------------------------------------------------------------------
+
+def scatter_add(x, kernel, s):
+    (h, w), (kh, kw) = x.shape, kernel.shape
+    out = torch.zeros((h - 1) * s + kh, (w - 1) * s + kw, dtype=x.dtype)
+    for i in range(h):
+        for j in range(w):
+            out[i * s:i * s + kh, j * s:j * s + kw] += x[i, j] * kernel
+    return out
+
+
+def test_conv_transpose2d(capsys):
+    from aecourse.convolution import conv_transpose2d
+
+    assert_right(checks.check_conv_transpose2d, scatter_add, capsys)
+    assert_right(checks.check_conv_transpose2d, lambda x, k, s: conv_transpose2d(x, k, s), capsys)
+    assert_right(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x.float(), k.float(), s), capsys)
+
+    def overwrite(x, kernel, s):
+        (h, w), (kh, kw) = x.shape, kernel.shape
+        out = torch.zeros((h - 1) * s + kh, (w - 1) * s + kw, dtype=x.dtype)
+        for i in range(h):
+            for j in range(w):
+                out[i * s:i * s + kh, j * s:j * s + kw] = x[i, j] * kernel
+        return out
+
+    # The worked example has stride = kernel size: no overlaps, so overwriting passes it and fails later.
+    assert_wrong(checks.check_conv_transpose2d, overwrite, capsys, "must add up (+=)")
+    assert_wrong(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x, k.flip(0, 1), s), capsys,
+                 "differs from torch's conv_transpose2d")  # a flipped kernel
+    assert_wrong(checks.check_conv_transpose2d,
+                 lambda x, k, s: F.conv2d(x[None, None], k[None, None])[0, 0], capsys, "expected (4, 4)")
+    assert_wrong(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x, k, s).tolist(), capsys,
+                 "return a tensor, got list")
+
+
+def test_max_unpool2d(capsys):
+    from aecourse.convolution import average_unpool2d, max_unpool2d
+
+    def by_hand(x, switches, output_size):
+        h, w = output_size
+        out = torch.zeros(h * w, dtype=x.dtype)
+        out[switches.flatten()] = x.flatten()
+        return out.reshape(h, w)
+
+    assert_right(checks.check_max_unpool2d, by_hand, capsys)
+    assert_right(checks.check_max_unpool2d, max_unpool2d, capsys)
+
+    def everywhere(x, switches, output_size):  # copies into the whole window: average unpooling
+        out = torch.zeros(output_size)
+        up = average_unpool2d(x, output_size[0] // x.shape[0])
+        out[:up.shape[0], :up.shape[1]] = up
+        return out
+
+    def transposed_index(x, switches, output_size):  # reads switch k as column k // H, row k % H
+        h, w = output_size
+        out = torch.zeros(w, h)
+        out.view(-1)[switches.flatten()] = x.flatten()
+        return out.T
+
+    assert_wrong(checks.check_max_unpool2d, everywhere, capsys, "only where its maximum was")
+    assert_wrong(checks.check_max_unpool2d, transposed_index, capsys, "row k // W, column k % W")
+    assert_wrong(checks.check_max_unpool2d,
+                 lambda x, s, size: by_hand(x, s, size)[:2 * x.shape[0], :2 * x.shape[1]], capsys, "use output_size")
+
+
+def test_transposed_output_size(capsys):
+    assert_right(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - 2 * p + k + op, capsys)
+    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: u * s, capsys,
+                 "u·s is only the simple rule")
+    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - 2 * p + k, capsys,
+                 "for u=7, k=3, s=2, p=1, output_padding=1 you answered 13, but ConvTranspose2d gives 14")
+    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - p + k + op, capsys,
+                 "you answered 15")

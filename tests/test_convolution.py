@@ -22,6 +22,7 @@ from aecourse.convolution import (
     conv_transpose2d,
     max_pool2d_with_switches,
     max_unpool2d,
+    phase_means,
     transposed_output_size,
 )
 
@@ -423,3 +424,50 @@ def test_max_unpool_rejects_bad_switches():
         max_unpool2d(pooled, switches - switches.max() - 1, (4, 4))
     with pytest.raises(ValueError, match=r"output_size must be an int or a pair of ints, got \(1, 2, 4, 4\)"):
         max_unpool2d(pooled, switches, (1, 2, 4, 4))
+
+
+# --- phase_means ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape, s", [((28, 28), 2), ((3, 5, 7, 9), 2), ((2, 12, 10), 3), ((4, 4), 1)])
+def test_phase_means_average_each_residue_class(shape, s):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
+    got = phase_means(x, s)
+    assert got.shape == (*shape[:-2], s, s)
+    for a in range(s):
+        for b in range(s):
+            rows = [i for i in range(shape[-2]) if i % s == a]
+            cols = [j for j in range(shape[-1]) if j % s == b]
+            expected = x[..., rows, :][..., :, cols].flatten(-2).mean(-1)
+            torch.testing.assert_close(got[..., a, b], expected)
+
+
+def test_phase_means_are_equal_for_a_flat_image_and_for_nearest_upsampling():
+    assert torch.equal(phase_means(torch.full((6, 8), 0.3), 2), torch.full((2, 2), 0.3))
+    # Nearest upsampling then averaging over phases: each phase sees every input pixel exactly once.
+    x = torch.rand(7, 7, dtype=torch.float64)
+    up = average_unpool2d(x, 2)
+    torch.testing.assert_close(phase_means(up, 2), torch.full((2, 2), x.mean().item(), dtype=torch.float64))
+
+
+def test_a_strided_transposed_convolution_of_a_constant_is_a_checkerboard():
+    # Kernel 3, stride 2: the interior's even rows/columns get 2 stamps per direction, odd ones 1.
+    counts = conv_transpose2d(torch.ones(6, 6), torch.ones(3, 3), stride=2)
+    inner = counts[2:-2, 2:-2]
+    assert phase_means(inner, 2).tolist() == [[4.0, 2.0], [2.0, 1.0]]
+    # Kernel 4, stride 2: every interior pixel gets the same number of stamps, so all phases agree.
+    even = conv_transpose2d(torch.ones(6, 6), torch.ones(4, 4), stride=2, padding=1)[2:-2, 2:-2]
+    assert phase_means(even, 2).tolist() == [[4.0, 4.0], [4.0, 4.0]]
+
+
+def test_phase_means_keeps_integer_input_exact():
+    got = phase_means(torch.tensor([[1, 2], [3, 4]]), 2)
+    assert got.dtype == torch.float64 and got.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_phase_means_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        phase_means(torch.ones(5), 2)
+    with pytest.raises(ValueError, match="s must be at least 1"):
+        phase_means(torch.ones(4, 4), 0)
+    with pytest.raises(ValueError, match="do not fit"):
+        phase_means(torch.ones(4, 2), 3)
