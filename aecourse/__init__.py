@@ -3,8 +3,8 @@
 Each module serves the chapters with one concern: ``settings`` (device, seed, profile), ``data``
 (MNIST and Fashion-MNIST as tensors), ``models`` (Encoder, Decoder, Autoencoder), ``losses``
 (reconstruction_loss), ``training`` (fit), ``plots``, ``pca`` (chapter 1), ``number_system`` (chapter 2),
-``convolution``, ``conv_models`` and ``widgets`` (chapter 3), ``checks`` (exercise checkers) and ``notebooks`` (executing and
-checking the chapters).
+``convolution``, ``conv_models`` and ``widgets`` (chapter 3), ``corruptions``, ``regularizers`` and ``probes``
+(chapter 4), ``checks`` (exercise checkers) and ``notebooks`` (executing and checking the chapters).
 """
 
 __version__ = "0.1.0"

@@ -75,13 +75,19 @@ def fit(
     test: tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor | None = None,
     progress: bool = True,
     desc: str = "training",
+    noise: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalty: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> History:
     """Train ``model`` on (x, y) with mini-batch gradient descent and return the loss history.
 
     x: (N, ...) inputs; y: (N, ...) targets, or None to reconstruct x (an autoencoder).
     loss: "mse" or "bce" (see :func:`aecourse.losses.reconstruction_loss`) or a function
     ``loss(output, target) -> scalar``. optimizer: defaults to Adam with learning rate ``lr``.
-    test: held-out x (or (x, y)) evaluated after every epoch into ``history.test``.
+    test: held-out x (or (x, y)) evaluated after every epoch into ``history.test`` (the loss alone).
+    noise: corrupts each input batch, ``noise(xb) -> x̃b`` of the same shape, drawn afresh every time;
+    the model sees x̃ and the loss compares its output with the clean target (a denoising autoencoder).
+    penalty: ``penalty(model, model_input) -> scalar`` added to the loss, e.g. λ·Ω of the code for a
+    sparse or contractive autoencoder; ``history.train`` then holds loss + penalty.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}.")
@@ -98,7 +104,11 @@ def fit(
         model.train()
         total = torch.zeros((), device=x.device)  # summed on the device: no GPU sync per batch
         for xb, yb in batches(x, y, batch_size=batch_size):
+            if noise is not None:
+                xb = noise(xb)  # the target yb stays clean
             batch_loss = loss_fn(model(xb), yb)
+            if penalty is not None:
+                batch_loss = batch_loss + penalty(model, xb)
             optimizer.zero_grad()
             batch_loss.backward()
             optimizer.step()

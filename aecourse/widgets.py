@@ -1,8 +1,8 @@
-"""A transposed convolution one input pixel at a time: an ipywidgets explorer and its static figure (chapter 3).
+"""Interactive explorers (ipywidgets) and the static figures that stand in for them on the published page.
 
-:func:`aecourse.convolution.conv_transpose2d` lets every input pixel stamp the kernel, scaled by its value,
-onto a larger output. This module shows that loop step by step on the chapter's worked examples (one
-image, one channel, no padding):
+Chapter 3, a transposed convolution one input pixel at a time. :func:`aecourse.convolution.conv_transpose2d`
+lets every input pixel stamp the kernel, scaled by its value, onto a larger output; on the chapter's
+worked examples (one image, one channel, no padding):
 
 - :func:`transposed_conv_steps` gives the output after the first 1, 2, …, n pixels (reading order) have
   stamped; the last one is the whole transposed convolution;
@@ -11,8 +11,11 @@ image, one channel, no padding):
 - :func:`plot_transposed_conv_steps` is the static figure for the published page, one row per step;
 - :func:`transposed_conv_explorer` is the interactive version, a "pixel" slider that redraws the step.
 
-Nothing here computes a transposed convolution of its own: step t *is* ``conv_transpose2d`` of the input
-with every pixel after the t-th set to zero, that is, of the pixels stamped so far.
+Chapter 4, a denoising autoencoder one noise level at a time: :func:`plot_denoising` (clean, corrupted
+and restored images at several levels, with their PSNR) and :func:`denoising_explorer` (a level slider).
+
+Nothing here computes anything of its own: step t of a transposed convolution *is* ``conv_transpose2d``
+of the pixels stamped so far, and the corruptions and PSNR come from :mod:`aecourse.corruptions`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .convolution import _pair, conv_transpose2d
+from .corruptions import corrupt, psnr
 
 HIGHLIGHT = "tab:red"
 
@@ -220,6 +224,100 @@ def transposed_conv_explorer(x, kernel, stride=1, step: int = 1):
             text = f"pixel {t} of {n}: x[{i},{j}] stamps the kernel at output row {i * stride[0]}, column {j * stride[1]}"
         else:
             text = f"pixel 0 of {n}: nothing stamped yet"
+        output.outputs = ({"output_type": "display_data", "metadata": {},
+                           "data": {"image/png": _png(fig), "text/plain": text}},)
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([slider, output])
+
+
+# --- chapter 4: denoising at one noise level at a time -------------------------------------------
+
+def _check_levels(levels) -> list[float]:
+    levels = list(levels)
+    if not levels:
+        raise ValueError("levels must name at least one noise level.")
+    return levels
+
+
+@torch.no_grad()
+def denoise_at(model, x: torch.Tensor, kind: str, level: float, seed: int = 0):
+    """Corrupt x at one level and let the model restore it.
+
+    model: an autoencoder mapping (n, 1, 28, 28) to the same shape; x: (n, 1, 28, 28) clean images in
+    [0, 1]; kind, level: as for :func:`aecourse.corruptions.corrupt`. The noise comes from a CPU
+    generator seeded with ``seed``, so every level (and every call) uses the same random numbers.
+    Returns (noisy, restored, psnr_noisy, psnr_restored): the images on x's device and the mean PSNR of
+    each against x in dB.
+    """
+    model.eval()
+    noisy = corrupt(x, kind, level, generator=torch.Generator().manual_seed(seed))
+    restored = model(noisy)
+    return noisy, restored, psnr(noisy, x).mean().item(), psnr(restored, x).mean().item()
+
+
+def _image_rows(fig: Figure, rows: list[tuple[str, torch.Tensor]], size: float) -> None:
+    """Draw rows of grey images into fig: one row per (label, (n, 1, H, W) images), label on the left."""
+    n = len(rows[0][1])
+    axes = np.asarray(fig.subplots(len(rows), n, squeeze=False))
+    for r, (label, images) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(images[c, 0].detach().float().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    fig.set_size_inches(size * n + 1.8, size * len(rows) + 0.3)
+    fig.tight_layout()
+
+
+def _denoising_input(x, n: int) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 1 or len(x) == 0:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a batch of grey images (n, 1, H, W) with n ≥ 1, got {shape}.")
+    return x[:n]
+
+
+def plot_denoising(model, x: torch.Tensor, kind: str, levels, n: int = 8, seed: int = 0, size: float = 1.0) -> Figure:
+    """The static figure: clean images, then for each level the corrupted images and the model's restorations.
+
+    model: an autoencoder (n, 1, H, W) -> (n, 1, H, W); x: clean images (N, 1, H, W), the first n are
+    shown; kind, levels: the corruption and its levels (ν or σ). Each row is labelled with the level and
+    the mean PSNR of its n images. Returns the Figure (2·len(levels) + 1 rows of n images).
+    Raises ValueError for x that is not (N, 1, H, W), no levels, or a bad kind or level.
+    """
+    x = _denoising_input(x, n)
+    rows = [("clean", x)]
+    for level in _check_levels(levels):
+        noisy, restored, p_noisy, p_restored = denoise_at(model, x, kind, level, seed)
+        rows += [(f"{kind} {level:g}\n{p_noisy:.1f} dB", noisy), (f"restored\n{p_restored:.1f} dB", restored)]
+    fig = plt.figure()
+    _image_rows(fig, rows, size)
+    return fig
+
+
+def denoising_explorer(model, x: torch.Tensor, kind: str, levels, n: int = 8, seed: int = 0):
+    """An ipywidgets explorer: a noise-level slider, and the clean, corrupted and restored images at that level.
+
+    model, x, kind, levels, n, seed: as for :func:`plot_denoising`. Returns an ``ipywidgets.VBox`` of a
+    ``SelectionSlider`` over ``levels`` and an ``Output`` area that shows the three rows (with the mean
+    PSNR of the corrupted and restored images) as a PNG, redrawn off-screen when the slider moves.
+    Raises ValueError as :func:`plot_denoising` does.
+    """
+    import ipywidgets
+
+    x, levels = _denoising_input(x, n), _check_levels(levels)
+    denoise_at(model, x[:1], kind, levels[0], seed)  # fail now, not inside a callback, on a bad kind or level
+    slider = ipywidgets.SelectionSlider(options=levels, value=levels[0], description=kind,
+                                        continuous_update=False)
+    output = ipywidgets.Output()
+
+    def redraw(change=None) -> None:
+        noisy, restored, p_noisy, p_restored = denoise_at(model, x, kind, slider.value, seed)
+        fig = Figure()
+        _image_rows(fig, [("clean", x), (f"corrupted\n{p_noisy:.1f} dB", noisy),
+                          (f"restored\n{p_restored:.1f} dB", restored)], size=1.0)
+        text = f"{kind} {slider.value:g}: corrupted {p_noisy:.1f} dB, restored {p_restored:.1f} dB"
         output.outputs = ({"output_type": "display_data", "metadata": {},
                            "data": {"image/png": _png(fig), "text/plain": text}},)
 

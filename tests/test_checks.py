@@ -40,7 +40,8 @@ def assert_wrong(checker, fn, capsys, reason: str):
 @pytest.mark.parametrize("checker", [checks.check_bernoulli_loss, checks.check_pca_reconstruction,
                                      checks.check_binary_code, checks.check_min_code_bits,
                                      checks.check_conv_transpose2d, checks.check_max_unpool2d,
-                                     checks.check_transposed_output_size])
+                                     checks.check_transposed_output_size, checks.check_mask,
+                                     checks.check_contractive_penalty])
 def test_every_checker_handles_stubs_and_crashes(checker, capsys):
     assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
     assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
@@ -183,3 +184,41 @@ def test_transposed_output_size(capsys):
                  "for u=7, k=3, s=2, p=1, output_padding=1 you answered 13, but ConvTranspose2d gives 14")
     assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - p + k + op, capsys,
                  "you answered 15")
+
+
+# --- chapter 4 -------------------------------------------------------------------------------------------
+
+def test_mask(capsys):
+    from aecourse.corruptions import mask
+
+    assert_right(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) >= nu), capsys)
+    assert_right(checks.check_mask, lambda x, nu: mask(x, nu), capsys)
+    assert_wrong(checks.check_mask, lambda x, nu: F.dropout(x, nu) if nu < 1 else torch.zeros_like(x), capsys,
+                 "scaled by 1/(1 − ν), as dropout does")
+    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) < nu), capsys,
+                 "keep with probability ν instead of dropping")
+    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x[:1]) >= nu), capsys,
+                 "the zeros fall in the same places for every image")
+    assert_wrong(checks.check_mask, lambda x, nu: x.mul_(torch.rand_like(x) >= nu), capsys, "changed x itself")
+    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) >= nu / 2), capsys,
+                 "with ν = 1.0 a fraction 0.500 of the entries is 0, expected 1.0")
+
+
+def test_contractive_penalty(capsys):
+    def closed_form(x, W, b):
+        h = torch.sigmoid(x @ W.T + b)
+        return ((h * (1 - h)) ** 2 @ (W ** 2).sum(1)).mean()
+
+    def by_autograd(x, W, b):
+        jac = torch.func.vmap(torch.func.jacrev(lambda xi: torch.sigmoid(W @ xi + b)))(x)
+        return jac.pow(2).sum((1, 2)).mean()
+
+    assert_right(checks.check_contractive_penalty, closed_form, capsys)
+    assert_right(checks.check_contractive_penalty, by_autograd, capsys)
+    assert_wrong(checks.check_contractive_penalty,
+                 lambda x, W, b: ((torch.sigmoid(x @ W.T + b) * (1 - torch.sigmoid(x @ W.T + b))) @ (W ** 2).sum(1)).mean(),
+                 capsys, "square the sigmoid's slope")
+    assert_wrong(checks.check_contractive_penalty, lambda x, W, b: closed_form(x, W, b) * len(x), capsys,
+                 "you summed over the batch")
+    assert_wrong(checks.check_contractive_penalty, lambda x, W, b: (W ** 2).sum() / 16, capsys,
+                 "differs from the reference")

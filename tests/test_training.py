@@ -150,3 +150,49 @@ def test_predict_in_batches_equals_one_pass():
     assert codes.shape == (9, 2)
     torch.testing.assert_close(codes, model.encode(x))
     assert not out.requires_grad
+
+
+def test_noise_corrupts_the_inputs_and_keeps_the_targets_clean():
+    """With lr = 0 the train loss is the loss of the model on noise(x) against the clean x."""
+    model = Autoencoder([6, 3])
+    x = torch.rand(12, 6)
+    seen = []
+
+    def noise(xb):
+        seen.append(xb.clone())
+        return torch.zeros_like(xb)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    history = fit(model, x, optimizer=optimizer, epochs=2, batch_size=5, noise=noise, progress=False)
+    expected = reconstruction_loss(model(torch.zeros_like(x)), x).item()
+    assert history.train == pytest.approx([expected] * 2, rel=1e-5)
+    assert len(seen) == 6 and sorted(torch.cat(seen[:3]).sum(1).tolist()) == sorted(x.sum(1).tolist())
+
+
+def test_a_denoising_fit_learns_to_undo_masking(low_rank_data):
+    x, x_test = low_rank_data
+    g = torch.Generator().manual_seed(5)
+    drop = lambda xb: xb * (torch.rand(xb.shape, generator=g) > 0.3)
+    noisy_test = drop(x_test)
+    model = Autoencoder([16, 8, 3])
+    before = evaluate(model, noisy_test, x_test)
+    fit(model, x, epochs=60, batch_size=16, lr=1e-2, noise=drop, progress=False)
+    after = evaluate(model, noisy_test, x_test)
+    assert after < 0.5 * before
+    assert after < reconstruction_loss(noisy_test, x_test).item()  # better than leaving the noise in
+
+
+def test_penalty_is_added_to_the_loss_and_shapes_the_code():
+    x = torch.rand(64, 10, generator=torch.Generator().manual_seed(1))
+    l1 = lambda model, xb: 5.0 * model.encode(xb).abs().sum(1).mean()
+    frozen = Autoencoder([10, 4])
+    history = fit(frozen, x, optimizer=torch.optim.SGD(frozen.parameters(), lr=0.0), epochs=1, batch_size=64,
+                  penalty=l1, progress=False)
+    assert history.train[0] == pytest.approx(evaluate(frozen, x) + l1(frozen, x).item(), rel=1e-5)
+
+    torch.manual_seed(0)
+    plain, sparse = Autoencoder([10, 4]), Autoencoder([10, 4])
+    sparse.load_state_dict(plain.state_dict())
+    fit(plain, x, epochs=50, batch_size=16, lr=1e-2, progress=False)
+    fit(sparse, x, epochs=50, batch_size=16, lr=1e-2, penalty=l1, progress=False)
+    assert sparse.encode(x).abs().mean() < 0.5 * plain.encode(x).abs().mean()

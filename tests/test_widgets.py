@@ -189,3 +189,70 @@ def test_outline_follows_each_stride():
     # stride (2, 3): pixel 5 of a 2 × 3 input is x[1, 1], stamped at output row 2, column 3
     fig = plot_transposed_conv_step(torch.ones(2, 3), torch.ones(2, 2), (2, 3), step=5)
     assert outlines(fig.axes[2]) == [(2.5, 1.5, 2, 2)]
+
+
+# --- chapter 4: denoising ------------------------------------------------------------------------
+
+class Halve(torch.nn.Module):
+    """A stand-in 'denoiser' whose output is easy to predict: x̂ = x̃ / 2."""
+
+    def forward(self, x):
+        return x / 2
+
+
+def clean_images(n=5):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_denoise_at_uses_the_seeded_corruption_and_reports_mean_psnr():
+    from aecourse.corruptions import mask, psnr
+
+    x = clean_images()
+    noisy, restored, p_noisy, p_restored = widgets.denoise_at(Halve(), x, "mask", 0.5, seed=3)
+    assert torch.equal(noisy, mask(x, 0.5, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(restored, noisy / 2)
+    assert p_noisy == pytest.approx(psnr(noisy, x).mean().item())
+    assert p_restored == pytest.approx(psnr(noisy / 2, x).mean().item())
+    again = widgets.denoise_at(Halve(), x, "mask", 0.5, seed=3)
+    assert torch.equal(again[0], noisy)
+
+
+def test_plot_denoising_has_a_clean_row_and_two_rows_per_level():
+    fig = widgets.plot_denoising(Halve(), clean_images(12), "gaussian", [0.1, 0.5], n=4)
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert len(fig.axes) == 5 * 4 and len(labels) == 5
+    assert labels[0] == "clean" and labels[1].startswith("gaussian 0.1\n") and labels[3].startswith("gaussian 0.5\n")
+    assert labels[2].startswith("restored\n") and labels[1].endswith(" dB")
+    # More noise, lower PSNR of the corrupted images.
+    db = [float(label.split("\n")[1].split()[0]) for label in labels[1::2]]
+    assert db[0] > db[1]
+    plt.close(fig)
+
+
+def test_denoising_explorer_redraws_for_each_level():
+    n_figures = len(plt.get_fignums())
+    w = widgets.denoising_explorer(Halve(), clean_images(), "salt_and_pepper", [0.1, 0.3], n=3)
+    slider, output = w.children
+    assert list(slider.options) == [0.1, 0.3] and slider.value == 0.1
+    first = output.outputs[0]["data"]
+    assert first["text/plain"].startswith("salt_and_pepper 0.1: corrupted ")
+    assert base64.b64decode(first["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    slider.value = 0.3
+    assert output.outputs[0]["data"]["text/plain"].startswith("salt_and_pepper 0.3: corrupted ")
+    assert output.outputs[0]["data"]["image/png"] != first["image/png"]
+    assert len(plt.get_fignums()) == n_figures
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(x=torch.rand(3, 28, 28)), "grey images"),
+    (dict(levels=[]), "at least one noise level"),
+    (dict(kind="blur"), "Unknown corruption"),
+    (dict(levels=[1.5]), "nu must be in \\[0, 1\\]"),
+])
+def test_denoising_figures_refuse_bad_input(kwargs, message):
+    args = dict(model=Halve(), x=clean_images(), kind="mask", levels=[0.2]) | kwargs
+    with pytest.raises(ValueError, match=message):
+        widgets.plot_denoising(**args)
+    with pytest.raises(ValueError, match=message):
+        widgets.denoising_explorer(**args)
+    plt.close("all")
