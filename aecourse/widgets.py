@@ -191,6 +191,26 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _explorer(slider, render):
+    """A VBox of ``slider`` and an Output area showing ``render(slider.value) -> (Figure, text)`` as a PNG.
+
+    The picture is redrawn whenever the slider's value changes, and once now. Figures are off-screen
+    ``Figure`` objects, never registered with pyplot, so nothing is left open.
+    """
+    import ipywidgets
+
+    output = ipywidgets.Output()
+
+    def redraw(change=None) -> None:
+        fig, text = render(slider.value)
+        output.outputs = ({"output_type": "display_data", "metadata": {},
+                           "data": {"image/png": _png(fig), "text/plain": text}},)
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([slider, output])
+
+
 def transposed_conv_explorer(x, kernel, stride=1, step: int = 1):
     """An ipywidgets explorer: a "pixel" slider from 0 to H·W and the step it selects, redrawn as it moves.
 
@@ -210,10 +230,8 @@ def transposed_conv_explorer(x, kernel, stride=1, step: int = 1):
     if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= n:
         raise ValueError(f"step must be an int from 0 to {n}, got {step!r}.")
     slider = ipywidgets.IntSlider(value=step, min=0, max=n, step=1, description="pixel", continuous_update=False)
-    output = ipywidgets.Output()
 
-    def redraw(change=None) -> None:
-        t = slider.value
+    def render(t: int) -> tuple[Figure, str]:
         widths, height = _widths(x, kernel, final_shape)
         fig = Figure(figsize=(0.45 * sum(widths) + 1.5, 0.45 * height + 1.1))
         axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": widths})
@@ -224,12 +242,9 @@ def transposed_conv_explorer(x, kernel, stride=1, step: int = 1):
             text = f"pixel {t} of {n}: x[{i},{j}] stamps the kernel at output row {i * stride[0]}, column {j * stride[1]}"
         else:
             text = f"pixel 0 of {n}: nothing stamped yet"
-        output.outputs = ({"output_type": "display_data", "metadata": {},
-                           "data": {"image/png": _png(fig), "text/plain": text}},)
+        return fig, text
 
-    slider.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([slider, output])
+    return _explorer(slider, render)
 
 
 # --- chapter 4: denoising at one noise level at a time -------------------------------------------
@@ -310,17 +325,12 @@ def denoising_explorer(model, x: torch.Tensor, kind: str, levels, n: int = 8, se
     denoise_at(model, x[:1], kind, levels[0], seed)  # fail now, not inside a callback, on a bad kind or level
     slider = ipywidgets.SelectionSlider(options=levels, value=levels[0], description=kind,
                                         continuous_update=False)
-    output = ipywidgets.Output()
 
-    def redraw(change=None) -> None:
-        noisy, restored, p_noisy, p_restored = denoise_at(model, x, kind, slider.value, seed)
+    def render(level: float) -> tuple[Figure, str]:
+        noisy, restored, p_noisy, p_restored = denoise_at(model, x, kind, level, seed)
         fig = Figure()
         _image_rows(fig, [("clean", x), (f"corrupted\n{p_noisy:.1f} dB", noisy),
                           (f"restored\n{p_restored:.1f} dB", restored)], size=1.0)
-        text = f"{kind} {slider.value:g}: corrupted {p_noisy:.1f} dB, restored {p_restored:.1f} dB"
-        output.outputs = ({"output_type": "display_data", "metadata": {},
-                           "data": {"image/png": _png(fig), "text/plain": text}},)
+        return fig, f"{kind} {level:g}: corrupted {p_noisy:.1f} dB, restored {p_restored:.1f} dB"
 
-    slider.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([slider, output])
+    return _explorer(slider, render)
