@@ -66,6 +66,16 @@ def test_student_copy_has_no_solution_code(chapter):
     assert not any(c.get("outputs") for c in student.cells if c.cell_type == "code")
 
 
+def test_checked_cells_print_and_draw_nothing(chapter):
+    """nbval compares the outputs of `# NBVAL_CHECK_OUTPUT` cells; CI runs with MPLBACKEND=Agg, where a figure
+    is not displayed, so such a cell may only print text (draw its figure in the next cell)."""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
+            kinds = {o.output_type for o in cell.get("outputs", [])}
+            assert kinds <= {"stream"}, f"{path.name}, cell {i}: a checked cell has outputs {sorted(kinds)}"
+
+
 def test_cells_assert_that_learning_happened(chapter):
     path, nb = chapter
     asserts = sum("assert " in c.source for c in nb.cells if c.cell_type == "code")
