@@ -222,3 +222,12 @@ def test_contractive_penalty(capsys):
                  "you summed over the batch")
     assert_wrong(checks.check_contractive_penalty, lambda x, W, b: (W ** 2).sum() / 16, capsys,
                  "differs from the reference")
+
+
+def test_mask_checker_leaves_the_global_random_stream_alone(capsys):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_mask(lambda x, nu: x * (torch.rand_like(x) >= nu))
+    capsys.readouterr()
+    assert torch.equal(torch.rand(3), expected)
