@@ -76,6 +76,15 @@ def test_checked_cells_print_and_draw_nothing(chapter):
             assert kinds <= {"stream"}, f"{path.name}, cell {i}: a checked cell has outputs {sorted(kinds)}"
 
 
+def test_no_stray_object_reprs_on_the_page(chapter):
+    """A cell that ends in e.g. ax.legend() shows '<matplotlib.legend.Legend at 0x...>' on the published page."""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            text = out.get("data", {}).get("text/plain", "") if out.output_type == "execute_result" else ""
+            assert not text.startswith("<matplotlib"), f"{path.name}, cell {i} shows {text[:60]!r}: end it with ';'"
+
+
 def test_cells_assert_that_learning_happened(chapter):
     path, nb = chapter
     asserts = sum("assert " in c.source for c in nb.cells if c.cell_type == "code")
