@@ -263,7 +263,8 @@ def test_summarise_mean_and_standard_error():
     assert table[0]["sem"] == pytest.approx(statistics.stdev(values) / math.sqrt(3))
     assert table[0]["sem"] == pytest.approx(0.0757188, abs=1e-6)  # by hand: s = 0.131149, s/√3
     assert table[1]["mean"] == 0.05 and math.isnan(table[1]["sem"])
-    assert "22.00% ± 7.57" in E.format_summary(table)
+    text = E.format_summary(table)
+    assert "22.00% ± 7.57" in text and "5.00% (1 seed)" in text and "nan" not in text
     with pytest.raises(ValueError, match="train_error"):
         E.summarise(rows, value="train_error")
 

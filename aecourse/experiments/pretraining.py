@@ -283,7 +283,9 @@ def format_summary(table: list[dict], percent: bool = True) -> str:
     scale, unit = (100, "%") if percent else (1, "")
     lines = [f"{'dataset':15s} {'setting':8s} {'depth':>5s} {'method':6s} {'mean ± s.e.':>16s} {'n':>3s}"]
     for r in table:
-        cell = f"{scale * r['mean']:.2f}{unit} ± {scale * r['sem']:.2f}"
+        # One seed has no spread to report: say so instead of printing "± nan".
+        spread = f"± {scale * r['sem']:.2f}" if r["n"] > 1 else "(1 seed)"
+        cell = f"{scale * r['mean']:.2f}{unit} {spread}"
         lines.append(f"{r['dataset']:15s} {r['setting']:8s} {r['depth']:5d} {r['method']:6s} {cell:>16s} {r['n']:3d}")
     return "\n".join(lines)
 
