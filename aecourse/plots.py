@@ -51,9 +51,21 @@ def show_images(x, ncols: int = 10, titles=None, cmap: str = "gray", size: float
 
 def show_reconstructions(x, rows: dict, n: int = 10, size: float = 1.2):
     """Originals in the first row, then one row per model. x: (N, ...) images; rows: {label: x̂ like x}."""
-    all_rows = {"original": x, **rows}
+    all_rows = [("original", x), *rows.items()]
     fig, axes = plt.subplots(len(all_rows), n, figsize=(size * n, size * len(all_rows) + 0.2), squeeze=False)
-    for r, (label, imgs) in enumerate(all_rows.items()):
+    draw_image_rows(axes, all_rows, n)
+    fig.tight_layout()
+    return fig
+
+
+def draw_image_rows(axes, rows, n: int) -> None:
+    """Fill a (len(rows), n) grid of axes with rows of grey images in [0, 1], each labelled on its left.
+
+    rows: a list of (label, images) with images (N, ...) as for :func:`show_images`; the first n of each
+    are drawn, and a row with fewer leaves its last axes empty. Used by :func:`show_reconstructions` and
+    by the off-screen figures of :mod:`aecourse.widgets`.
+    """
+    for r, (label, imgs) in enumerate(rows):
         imgs = _images(imgs[:n])
         for c in range(n):
             ax = axes[r, c]
@@ -63,8 +75,6 @@ def show_reconstructions(x, rows: dict, n: int = 10, size: float = 1.2):
             if c < len(imgs):
                 ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def plot_history(history, title: str = "", ylabel: str = "loss per example", logy: bool = False):

@@ -31,6 +31,7 @@ from matplotlib.patches import Rectangle
 
 from .convolution import _pair, conv_transpose2d
 from .corruptions import corrupt, psnr
+from .plots import draw_image_rows
 
 HIGHLIGHT = "tab:red"
 
@@ -275,13 +276,7 @@ def denoise_at(model, x: torch.Tensor, kind: str, level: float, seed: int = 0):
 def _image_rows(fig: Figure, rows: list[tuple[str, torch.Tensor]], size: float) -> None:
     """Draw rows of grey images into fig: one row per (label, (n, 1, H, W) images), label on the left."""
     n = len(rows[0][1])
-    axes = np.asarray(fig.subplots(len(rows), n, squeeze=False))
-    for r, (label, images) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(images[c, 0].detach().float().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    draw_image_rows(np.asarray(fig.subplots(len(rows), n, squeeze=False)), rows, n)
     fig.set_size_inches(size * n + 1.8, size * len(rows) + 0.3)
     fig.tight_layout()
 
