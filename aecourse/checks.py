@@ -255,3 +255,384 @@ def check_contractive_penalty(fn: Callable) -> bool:
         if torch.isclose(answer.double(), expected * len(x), rtol=1e-6):
             return _verdict(False, "you summed over the batch: average over the examples instead.")
     return _close(answer, expected, "the penalty", atol=1e-8, rtol=1e-6)
+
+
+# --- Chapter 5 -------------------------------------------------------------------------------------
+
+def check_greedy_pretraining(fn: Callable) -> bool:
+    """fn(net, x, train_module) pretrains net's hidden layers greedily, in place.
+
+    For l = 1..L it must build h^(l-1)(x) (x flattened for l = 1) through the layers already pretrained,
+    without gradients, call ``train_module(h, n_out)`` -> nn.Linear(d, n_out), and copy that layer's
+    weight and bias into ``net.hidden[l-1]``; the output layer stays as it was.
+    """
+    from .pretraining import DeepNet  # here, not at the top: checks must not import the whole course
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        net = DeepNet([12, 8, 6, 5], n_classes=3)
+        x = torch.rand(40, 1, 3, 4)  # "images" with 12 pixels: the first layer needs them flattened
+    original = [p.detach().clone() for p in net.parameters()]
+    calls, returned = [], []
+
+    def train_module(h, n_out):
+        """A stand-in for a trained autoencoder's encoder: a Linear layer that depends on h."""
+        if not isinstance(h, torch.Tensor) or h.dim() != 2:
+            shape = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+            raise ValueError(f"train_module needs the training set as a (N, d) batch of vectors, one row per input "
+                             f"(flattened), got {shape}")
+        l, d = len(calls) + 1, h.shape[1]
+        if l <= net.depth and d != net.sizes[l - 1]:
+            raw = " (it got the raw inputs)" if l > 1 and d == net.sizes[0] else ""
+            raise ValueError(f"layer {l}'s greedy module got {d} values per input{raw}; it must be trained on "
+                             f"h^({l - 1})(x), the {net.sizes[l - 1]} outputs of the pretrained layer(s) below")
+        calls.append((h.detach().clone(), n_out, h.requires_grad))
+        layer = torch.nn.Linear(d, n_out)
+        with torch.no_grad():
+            grid = torch.arange(n_out * d, dtype=torch.float32).reshape(n_out, d)
+            layer.weight.copy_(torch.sin(grid + 10 * h.mean()) / math.sqrt(d))
+            layer.bias.copy_(torch.cos(torch.arange(n_out, dtype=torch.float32)) - h.mean())
+        returned.append(layer)
+        return layer
+
+    _, problem = _call(fn, net, x, train_module)
+    if problem:
+        return _verdict(False, problem)
+    if len(calls) != net.depth:
+        return _verdict(False, f"train_module was called {len(calls)} times; the net has {net.depth} hidden layers: "
+                        "train one greedy module per layer.")
+    flat = x.flatten(1)
+    random_h = flat
+    for l, ((h, n_out, needs_grad), layer) in enumerate(zip(calls, returned), start=1):
+        expected = flat
+        for below in returned[: l - 1]:
+            expected = torch.sigmoid(below(expected)).detach()
+        if n_out != net.sizes[l]:
+            return _verdict(False, f"layer {l} has {net.sizes[l]} units; its greedy module was asked for {n_out}.")
+        if needs_grad:
+            return _verdict(False, f"the training set of layer {l} carries gradients back into the layers below: "
+                            "compute it under torch.no_grad() (the layers below stay fixed while layer l trains).")
+        if h.shape != expected.shape:
+            return _verdict(False, f"layer {l}'s training set should have shape {tuple(expected.shape)} (one row "
+                            f"h^({l - 1})(x) per input, flattened), got {tuple(h.shape)}.")
+        if not torch.allclose(h, expected, atol=1e-5):
+            if l > 1 and torch.allclose(h, random_h, atol=1e-5):
+                return _verdict(False, f"layer {l} was trained on h^({l - 1}) computed with the layers below as they "
+                                "were *before* pretraining: copy each trained layer into the net before building "
+                                "the next training set.")
+            below = returned[l - 2] if l > 1 else None
+            if below is not None and torch.allclose(h, below(calls[l - 2][0]).detach(), atol=1e-5):
+                return _verdict(False, f"layer {l}'s training set misses the activation: h^({l - 1}) = "
+                                f"sigmoid(W h^({l - 2}) + b), not the affine part alone.")
+            return _verdict(False, f"layer {l} was not trained on h^({l - 1})(x), the output of the {l - 1} "
+                            "pretrained layer(s) below it" + (" (it got the raw inputs)." if l > 1 and
+                                                             torch.allclose(h, flat) else "."))
+        random_h = torch.sigmoid(torch.nn.functional.linear(random_h, original[2 * (l - 1)], original[2 * l - 1]))
+        mine = net.hidden[l - 1]
+        if not torch.equal(mine.weight.detach(), layer.weight.detach()):
+            return _verdict(False, f"net.hidden[{l - 1}].weight is not the weight of layer {l}'s greedy module: "
+                            "copy it in (with torch.no_grad(): net.hidden[l - 1].weight.copy_(...)).")
+        if not torch.equal(mine.bias.detach(), layer.bias.detach()):
+            return _verdict(False, f"the weight of layer {l} was copied but not its bias.")
+    if not all(torch.equal(a, b) for a, b in zip(net.output.parameters(), original[-2:])):
+        return _verdict(False, "the output layer changed: leave it random, it is trained only when fine-tuning.")
+    return _verdict(True, "each layer is trained on the codes of the pretrained layers below it and copied into the net.")
+
+
+def check_frozen_training(fn: Callable) -> bool:
+    """fn(net, x, y, epochs) trains only net.output on (x, y), in place; the hidden layers must not change."""
+    from .pretraining import DeepNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(8)
+        centres = 3.0 * torch.randn(4, 12)
+        y = torch.arange(200) % 4
+        x = torch.sigmoid(centres[y] + 0.5 * torch.randn(200, 12))
+        net = DeepNet([12, 10, 8], n_classes=4)
+        # Hidden layers worth keeping: train the whole net briefly, then start the output layer afresh.
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
+        for _ in range(100):
+            optimizer.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            optimizer.step()
+        net.output.reset_parameters()
+        before = [p.detach().clone() for p in net.parameters()]
+        loss_before = F.cross_entropy(net(x), y).item()
+        _, problem = _call(fn, net, x, y, 20)
+    if problem:
+        return _verdict(False, problem)
+    hidden = [p for layer in net.hidden for p in layer.parameters()]
+    if not all(torch.equal(p.detach(), b) for p, b in zip(hidden, before)):
+        return _verdict(False, "the hidden layers changed: give the optimizer net.output.parameters() only (or set "
+                        "requires_grad=False on the hidden layers' parameters).")
+    if not all(p.requires_grad for p in hidden):
+        return _verdict(False, "the hidden layers are left with requires_grad=False: turn it back on when you are done, "
+                        "or fine-tuning this net later will silently train the output layer only.")
+    if all(torch.equal(p.detach(), b) for p, b in zip(net.output.parameters(), before[-2:])):
+        return _verdict(False, "the output layer did not change: compute the loss, call backward() and optimizer.step().")
+    with torch.no_grad():
+        loss_after = F.cross_entropy(net(x), y).item()
+    if not loss_after < 0.8 * loss_before:
+        return _verdict(False, f"the training loss went from {loss_before:.3f} to {loss_after:.3f} in 20 epochs: minimise "
+                        "the cross-entropy of net(x) and y, with a larger learning rate (e.g. 0.5 with SGD).")
+    return _verdict(True, f"only the output layer trained (cross-entropy {loss_before:.3f} → {loss_after:.3f}); the "
+                    "hidden layers are exactly as they were.")
+
+
+# --- chapter 7: variational autoencoders -------------------------------------------------------------
+
+def check_reparameterize(fn: Callable) -> bool:
+    """fn(mu, logvar) -> z = μ + σ ⊙ ε with σ = exp(½ log σ²) and ε ~ N(0, I) drawn afresh for every entry."""
+    # As for check_mask: seeded for a repeatable verdict, inside fork_rng so the notebook's stream is untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        return _check_reparameterize(fn)
+
+
+def _standard_normal(eps: torch.Tensor) -> bool:
+    """Whether every column of eps (N, K) has mean ≈ 0 and standard deviation ≈ 1 (within 5 standard errors)."""
+    n = len(eps)
+    return bool((eps.mean(0).abs() < 5 / math.sqrt(n)).all() and ((eps.std(0) - 1).abs() < 5 / math.sqrt(2 * n)).all())
+
+
+def _check_reparameterize(fn: Callable) -> bool:
+    g = torch.Generator().manual_seed(7)
+    n = 4000
+    mu = (1 + torch.randn(n, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    # One log-variance per code unit, below and above 0, so that σ, σ², log σ² and 1/σ all differ.
+    logvar = torch.tensor([-3.0, -1.0, 1.5, 2.5], dtype=torch.float64).repeat(n, 1).requires_grad_()
+    z, problem = _call(fn, mu, logvar)
+    if problem:
+        return _verdict(False, problem)
+    if not isinstance(z, torch.Tensor) or z.shape != mu.shape:
+        shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+        return _verdict(False, f"return a tensor z of mu's shape {tuple(mu.shape)}, got {shape}.")
+    if not torch.isfinite(z).all():
+        return _verdict(False, "z has NaN or inf: log σ² can be negative, so take exp before any square root: "
+                        "σ = exp(½ log σ²).")
+    m, lv, zd = mu.detach(), logvar.detach(), z.detach().double()
+    if torch.equal(zd, m):
+        return _verdict(False, "z equals μ: add the noise σ ⊙ ε, with ε ~ N(0, I).")
+    again, problem = _call(fn, mu, logvar)
+    if not problem and isinstance(again, torch.Tensor) and torch.equal(again.detach().double(), zd):
+        return _verdict(False, "two calls gave the same z: draw a new ε inside the function on every call, "
+                        "e.g. torch.randn_like(mu).")
+    sigma = torch.exp(0.5 * lv)
+    eps = (zd - m) / sigma
+    same_for_examples = bool(((eps - eps[:1]).abs() < 1e-6).all())  # every row as the first
+    same_for_units = bool(((eps - eps[:, :1]).abs() < 1e-6).all())  # every column as the first
+    if same_for_examples or same_for_units:
+        who = "every example" if same_for_examples else "every code unit"
+        return _verdict(False, f"{who} got the same ε: draw one ε per entry of μ, e.g. torch.randn_like(mu).")
+    if _standard_normal(eps):
+        return _check_reparameterize_gradients(z, mu, logvar)
+    if eps.min() > -1e-9 and eps.max() < 1 + 1e-9:
+        return _verdict(False, "ε looks uniform on [0, 1): draw it from N(0, I) with torch.randn_like, "
+                        "not torch.rand_like.")
+    slips = [  # each slip as the (centre, scale) that makes (z − centre)/scale standard normal
+        (m, lv.exp(), "you scaled ε by σ² = exp(log σ²): the standard deviation is σ = exp(½ log σ²), mind the ½."),
+        (m, lv, "you scaled ε by log σ² itself: the standard deviation is σ = exp(½ log σ²)."),
+        (m, 0.5 * lv, "you scaled ε by ½ log σ²: take the exp, σ = exp(½ log σ²)."),
+        (m, 1 / sigma, "the sign in the exponent is flipped: σ = exp(+½ log σ²), not exp(−½ log σ²)."),
+        (torch.zeros_like(m), sigma, "z is missing the mean: z = μ + σ ⊙ ε."),
+        (-m, sigma, "μ has the wrong sign: z = μ + σ ⊙ ε."),
+    ]
+    for centre, scale, message in slips:
+        if _standard_normal((zd - centre) / scale):
+            return _verdict(False, message)
+    return _verdict(False, f"(z − μ)/σ should be standard normal, but its columns have means "
+                    f"{[round(v, 2) for v in eps.mean(0).tolist()]} and standard deviations "
+                    f"{[round(v, 2) for v in eps.std(0).tolist()]}.")
+
+
+def _check_reparameterize_gradients(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> bool:
+    """The point of the trick: ∂z/∂μ = 1 and ∂z/∂log σ² = ½ σ ε = ½ (z − μ): gradients reach the encoder."""
+    no_path = ("gradients do not flow from z back to μ and log σ²: build z = mu + std * eps from tensors "
+               "(torch.normal and Normal(...).sample() are not differentiable; no .detach(), .item() or numpy).")
+    if not z.requires_grad:
+        return _verdict(False, no_path)
+    d_mu, d_logvar = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
+    if d_mu is None or d_logvar is None:
+        return _verdict(False, no_path)
+    if not (torch.allclose(d_mu, torch.ones_like(d_mu))
+            and torch.allclose(d_logvar, 0.5 * (z.detach().double() - mu.detach()), atol=1e-6)):
+        return _verdict(False, no_path)
+    return _verdict(True, "z = μ + exp(½ log σ²) ⊙ ε: standard normal noise, scaled by σ, and gradients reach "
+                    "μ and log σ².")
+
+
+def check_gaussian_kl(fn: Callable) -> bool:
+    """fn(mu, logvar) -> (N,): KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²) per example."""
+    from .vae import gaussian_kl  # the reference, tested against torch.distributions and Monte Carlo
+
+    g = torch.Generator().manual_seed(8)
+    mu = torch.randn(6, 5, generator=g, dtype=torch.float64)
+    logvar = 1.5 * torch.randn(6, 5, generator=g, dtype=torch.float64)
+    mu[0], logvar[0] = 0.0, 0.0  # the prior itself: KL = 0
+    answer, problem = _call(fn, mu.clone(), logvar.clone())
+    if problem:
+        return _verdict(False, problem)
+    expected = gaussian_kl(mu, logvar)
+    if isinstance(answer, torch.Tensor):
+        answer = answer.detach()
+        if not torch.isfinite(answer).all():
+            return _verdict(False, "the KL has NaN or inf: log σ² can be negative, so never take its log or square "
+                            "root; σ² = exp(log σ²).")
+        per_unit = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)
+        if answer.shape == per_unit.shape and torch.allclose(answer.double(), per_unit, rtol=1e-5):
+            return _verdict(False, f"sum over the {mu.shape[1]} code units of each example: return shape (N,).")
+        if answer.dim() == 0:
+            for total, how in ((expected.sum(), "summed"), (expected.mean(), "averaged")):
+                if torch.isclose(answer.double(), total, rtol=1e-5):
+                    return _verdict(False, f"you {how} over the batch: return one KL per example, shape (N,).")
+        if answer.shape == expected.shape:
+            def kl(variance, log_variance, minus_one=-1.0):  # ½ Σ (μ² + σ² − 1 − log σ²), with a term swapped
+                return 0.5 * (mu.pow(2) + variance + minus_one - log_variance).sum(1)
+
+            slips = [
+                (2 * expected, "you forgot the ½ in front of the sum."),
+                (-expected, "the sign is flipped: a KL divergence is never negative."),
+                (kl(torch.exp(0.5 * logvar), logvar), "σ² = exp(log σ²); you used σ = exp(½ log σ²) in its place."),
+                (kl(logvar.exp(), 0.5 * logvar), "the last term is log σ², the log-variance itself, not ½ log σ²."),
+                (kl(logvar.exp(), -logvar), "the log-variance enters with a minus sign: … − 1 − log σ²."),
+                (kl(logvar.exp(), logvar, +1.0), "it is − 1 inside the sum (so that the KL is 0 for μ = 0, σ = 1)."),
+                (kl(logvar, logvar), "log σ² is the log-variance: the variance is σ² = exp(log σ²)."),
+                (expected / mu.shape[1], "sum over the code units of each example, do not average them."),
+                (expected + 0.5 * (mu - mu.pow(2)).sum(1), "μ enters squared: ½ Σ (μ² + σ² − 1 − log σ²)."),
+            ]
+            for wrong, message in slips:
+                if torch.allclose(answer.double(), wrong, rtol=1e-5, atol=1e-8):
+                    return _verdict(False, message)
+    return _close(answer, expected, "the KL per example", atol=1e-6, rtol=1e-5)
+
+
+# --- chapter 6: sequence to sequence ---------------------------------------------------------------
+
+def check_masked_loss(fn: Callable) -> bool:
+    """fn(logits, targets, pad_index) -> scalar: cross-entropy averaged over the target tokens that are not padding.
+
+    logits (N, T, V); targets (N, T), each sentence padded with pad_index after its last token.
+    """
+    g = torch.Generator().manual_seed(9)
+    lengths = torch.tensor([7, 2, 5, 1, 4, 7])
+    n, t, v = len(lengths), 7, 11  # t != v, so class and time dimensions cannot be confused unnoticed
+    real = torch.arange(t) < lengths[:, None]
+    for pad_index in (0, 3):  # 3 catches a hard-coded 0
+        logits = 2 * torch.randn(n, t, v, generator=g, dtype=torch.float64)
+        targets = torch.randint(0, v - 1, (n, t), generator=g)
+        targets[targets >= pad_index] += 1  # real tokens are never the padding index
+        targets[~real] = pad_index
+        answer, problem = _call(fn, logits.clone(), targets.clone(), pad_index)
+        if problem:
+            return _verdict(False, problem)
+        if not isinstance(answer, torch.Tensor) or answer.dim() != 0:
+            got = f"shape {tuple(answer.shape)}" if isinstance(answer, torch.Tensor) else type(answer).__name__
+            return _verdict(False, f"return one number as a 0-dimensional tensor (it is what .backward() starts from), got {got}.")
+        per_token = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(n, t)
+        expected = (per_token * real).sum() / real.sum()
+        if torch.isclose(answer.detach().double(), expected, rtol=1e-6):
+            continue
+        slips = [
+            (per_token.mean(), "the padding positions count in your mean: leave out every target equal to pad_index "
+             "(multiply by a mask, or F.cross_entropy(..., ignore_index=pad_index))."),
+            (per_token.sum() / real.sum(), "padding positions still add to your sum: mask them out before summing."),
+            ((per_token * real).sum() / real.numel(), "you divided by every position, padding included: divide by the "
+             "number of real target tokens, mask.sum()."),
+            ((per_token * real).sum(), "you summed: take the mean over the real target tokens."),
+            ((per_token * real).sum() / n, "you summed over each sentence and averaged over sentences: take the mean "
+             "over all real target tokens, so that every token weighs the same."),
+            (((per_token * real).sum(1) / real.sum(1)).mean(), "you averaged each sentence first, so the tokens of short "
+             "sentences weigh more: take one mean over all real target tokens of the batch."),
+        ]
+        if pad_index != 0:
+            ignored_zero = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=0)
+            slips.append((ignored_zero, "you ignored index 0, but here the padding index is 3: use the pad_index argument."))
+        for wrong, message in slips:
+            if torch.isclose(answer.detach().double(), wrong, rtol=1e-6):
+                return _verdict(False, message)
+        return _verdict(False, f"with pad_index={pad_index} your loss is {answer.item():.5g}, the reference "
+                        f"{expected.item():.5g}: the mean of −log p(target) over the real target tokens.")
+    return _verdict(True, "the mean cross-entropy over the real target tokens, padding left out, as "
+                    "F.cross_entropy(..., ignore_index=pad_index) computes it.")
+
+
+def _greedy_variant(model, src, lengths, max_len: int, carry_hidden: bool = True, feed_back: bool = True) -> torch.Tensor:
+    """Greedy decoding as a slip makes it: the hidden state not carried on, or the prediction not fed back."""
+    from .translation import SOS_INDEX
+
+    memory = model.encode(src, lengths)
+    hidden, tokens, out = memory.code, torch.full((len(src),), SOS_INDEX), []
+    for _ in range(max_len):
+        logits, new_hidden, _ = model.decoder.step(tokens, hidden, memory)
+        hidden = new_hidden if carry_hidden else memory.code
+        out.append(logits.argmax(1))
+        tokens = out[-1] if feed_back else tokens
+    return torch.stack(out, 1)
+
+
+def check_greedy_decode(fn: Callable) -> bool:
+    """fn(model, src, src_lengths, max_len) -> (N, L) token indices, L <= max_len: greedy decoding.
+
+    Start from ``<sos>`` with the code (``model.encode(src, src_lengths).code``) as the hidden state; at
+    each step ``model.decoder.step(tokens, hidden, memory)`` gives the logits, the most probable token is
+    written and fed back. Each row is compared up to its first ``<eos>``; what follows does not matter.
+    """
+    from .seq2seq import Seq2Seq
+    from .translation import EOS_INDEX, PAD_INDEX, SOS_INDEX
+
+    # A tiny fixed model, built inside fork_rng so that the notebook's random stream is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(21)
+        model = Seq2Seq(12, 9, embed_size=8, hidden_size=16, attention=True).eval()
+        src = torch.randint(4, 12, (6, 7))
+    lengths = torch.tensor([7, 3, 1, 5, 2, 6])
+    src[torch.arange(7) >= lengths[:, None]] = PAD_INDEX
+    with torch.no_grad():
+        for p in model.parameters():
+            p *= 2.0  # larger weights: outputs that depend on the input and on every step taken
+        # A trained model never writes <pad> or <sos>; with <eos> a little likelier, the six sentences end
+        # after 3, 3, 4 and 7 tokens (<eos> included) or not within max_len, so stopping too soon or too late shows.
+        model.decoder.out.bias[PAD_INDEX] = model.decoder.out.bias[SOS_INDEX] = -30.0
+        model.decoder.out.bias[EOS_INDEX] += 1.0
+    max_len = 8
+    answer, problem = _call(fn, model, src.clone(), lengths.clone(), max_len)
+    if problem:
+        return _verdict(False, problem)
+    if not isinstance(answer, torch.Tensor) or answer.dim() != 2 or len(answer) != len(src):
+        got = f"shape {tuple(answer.shape)}" if isinstance(answer, torch.Tensor) else type(answer).__name__
+        return _verdict(False, f"return a ({len(src)}, L) tensor of token indices, one row per sentence; got {got}.")
+    if answer.dtype.is_floating_point:
+        return _verdict(False, "return token indices (integers, e.g. logits.argmax(-1)), not floats.")
+    if len(answer[0]) and (answer[:, 0] == SOS_INDEX).all():
+        return _verdict(False, "leave out the <sos> you start from: the first output is the first predicted token.")
+    if answer.shape[1] > max_len:
+        return _verdict(False, f"your rows have {answer.shape[1]} tokens: stop after at most max_len = {max_len}.")
+
+    def until_eos(row) -> list[int]:
+        row = row.tolist()
+        return row[: row.index(EOS_INDEX) + 1] if EOS_INDEX in row else row
+
+    from .decoding import greedy_decode  # the reference
+
+    expected, _ = greedy_decode(model, src, lengths, max_len)
+    got, want = [until_eos(r) for r in answer], [until_eos(r) for r in expected]
+    if got == want:
+        return _verdict(True, "from <sos>, each most probable token is written and fed back, with the hidden state "
+                        "carried on, until <eos>.")
+    with torch.no_grad():
+        slips = [
+            (_greedy_variant(model, src, lengths, max_len, carry_hidden=False), "carry the hidden state on: each "
+             "step's new hidden state is the next step's input, not the code again."),
+            (_greedy_variant(model, src, lengths, max_len, feed_back=False), "feed each prediction back in as the "
+             "next input token; your decoder reads <sos> at every step."),
+        ]
+    for wrong, message in slips:
+        if got == [until_eos(r) for r in wrong]:
+            return _verdict(False, message)
+    i = next(i for i, (r, w) in enumerate(zip(got, want)) if r != w)
+    j = next((j for j, (a, b) in enumerate(zip(got[i], want[i])) if a != b), min(len(got[i]), len(want[i])))
+    if j == len(got[i]):
+        return _verdict(False, f"sentence {i} stops after {j} tokens, before its <eos>: keep decoding each sentence "
+                        f"until it writes <eos> (or max_len tokens).")
+    return _verdict(False, f"sentence {i} differs at position {j}: you wrote {got[i][j]}, greedy decoding writes "
+                    f"{want[i][j]} (the argmax of the logits).")

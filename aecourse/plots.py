@@ -51,19 +51,28 @@ def show_images(x, ncols: int = 10, titles=None, cmap: str = "gray", size: float
 
 def show_reconstructions(x, rows: dict, n: int = 10, size: float = 1.2):
     """Originals in the first row, then one row per model. x: (N, ...) images; rows: {label: x̂ like x}."""
-    all_rows = [("original", x), *rows.items()]
-    fig, axes = plt.subplots(len(all_rows), n, figsize=(size * n, size * len(all_rows) + 0.2), squeeze=False)
-    draw_image_rows(axes, all_rows, n)
+    return show_image_rows([("original", x), *rows.items()], n=n, size=size)
+
+
+def show_image_rows(rows, n: int = 10, size: float = 1.2, scale_each: bool = False):
+    """Rows of grey images, each row labelled on its left: rows is a list of (label, images (N, ...)).
+
+    Images are drawn in [0, 1], or, with scale_each, each from its own minimum (black) to its maximum
+    (white): the way to look at weights, whose range is anything.
+    """
+    fig, axes = plt.subplots(len(rows), n, figsize=(size * n, size * len(rows) + 0.2), squeeze=False)
+    draw_image_rows(axes, rows, n, scale_each=scale_each)
     fig.tight_layout()
     return fig
 
 
-def draw_image_rows(axes, rows, n: int) -> None:
+def draw_image_rows(axes, rows, n: int, scale_each: bool = False) -> None:
     """Fill a (len(rows), n) grid of axes with rows of grey images in [0, 1], each labelled on its left.
 
     rows: a list of (label, images) with images (N, ...) as for :func:`show_images`; the first n of each
-    are drawn, and a row with fewer leaves its last axes empty. Used by :func:`show_reconstructions` and
-    by the off-screen figures of :mod:`aecourse.widgets`.
+    are drawn, and a row with fewer leaves its last axes empty. scale_each: map each image's own range to
+    black..white instead. Used by :func:`show_image_rows` and by the off-screen figures of
+    :mod:`aecourse.widgets`.
     """
     for r, (label, imgs) in enumerate(rows):
         imgs = _images(imgs[:n])
@@ -73,7 +82,8 @@ def draw_image_rows(axes, rows, n: int) -> None:
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if c < len(imgs):
-                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
+                low, high = (imgs[c].min(), imgs[c].max()) if scale_each else (0, 1)
+                ax.imshow(imgs[c], cmap="gray", vmin=low, vmax=high)
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
 
 
@@ -175,3 +185,30 @@ def show_codes_in_cube(ax, code, title: str = ""):
         ax.text(*p, f" {i + 1}", fontsize=8)
     ax.set_xlabel("$z_1$"), ax.set_ylabel("$z_2$"), ax.set_zlabel("$z_3$"), ax.grid(False)
     ax.set_title(title, fontsize=9)
+
+
+def show_manifold(images, z, title: str = "", size: float = 6.0):
+    """A VAE's image manifold as one picture: n × n decoded images side by side, each at its 2-D code.
+
+    images: (n², ...) square images as for :func:`show_images`, in [0, 1], row by row; z: their codes
+    (n², 2), z₁ the same down each column and z₂ the same along each row, as
+    :func:`aecourse.vae.manifold_grid` returns them. The ticks show the codes (about 7 per axis).
+    """
+    imgs = _images(images)
+    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    n = math.isqrt(len(imgs))
+    if n * n != len(imgs) or z.shape != (len(imgs), 2):
+        raise ValueError(f"show_manifold needs n² images and their n² codes (n², 2); got {len(imgs)} images "
+                         f"and codes of shape {z.shape}.")
+    h, w = imgs.shape[1:]
+    tiled = imgs.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)  # row i, column j: image i·n + j
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(tiled, cmap="gray", vmin=0, vmax=1)
+    ticks = np.arange(0, n, max(1, n // 7))
+    ax.set_xticks(ticks * w + (w - 1) / 2, [f"{v:.2f}" for v in z[ticks, 0]])
+    ax.set_yticks(ticks * h + (h - 1) / 2, [f"{v:.2f}" for v in z[ticks * n, 1]])
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

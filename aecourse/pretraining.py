@@ -105,6 +105,18 @@ class DeepNet(nn.Module):
         return self.output(self.features(x, self.depth))
 
 
+def layer_gradient_norms(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """‖∂L/∂W‖_F of every layer's weight matrix, hidden layers first, then the output layer.
+
+    x: (N, *shape) inputs, y: (N,) class indices; L is the mean cross-entropy of ``net`` on them. One
+    backward pass; the net's parameters are not changed and their ``.grad`` is left as it was.
+    """
+    _check_labels(x, y)
+    weights = [layer.weight for layer in net.hidden] + [net.output.weight]
+    grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights)
+    return [g.norm().item() for g in grads]
+
+
 # --- the greedy module -----------------------------------------------------------------------------
 
 def reconstruction_for(x: torch.Tensor) -> tuple[str, str]:

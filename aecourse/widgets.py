@@ -14,6 +14,10 @@ worked examples (one image, one channel, no padding):
 Chapter 4, a denoising autoencoder one noise level at a time: :func:`plot_denoising` (clean, corrupted
 and restored images at several levels, with their PSNR) and :func:`denoising_explorer` (a level slider).
 
+Chapter 7, the latent space of a VAE with a 2-D code: :func:`latent_explorer` (two sliders set the code,
+the decoded image follows); its static stand-in on the page is the manifold of
+:func:`aecourse.vae.manifold_grid` drawn by :func:`aecourse.plots.show_manifold`.
+
 Nothing here computes anything of its own: step t of a transposed convolution *is* ``conv_transpose2d``
 of the pixels stamped so far, and the corruptions and PSNR come from :mod:`aecourse.corruptions`.
 """
@@ -195,21 +199,26 @@ def _png(fig: Figure) -> str:
 def _explorer(slider, render):
     """A VBox of ``slider`` and an Output area showing ``render(slider.value) -> (Figure, text)`` as a PNG.
 
-    The picture is redrawn whenever the slider's value changes, and once now. Figures are off-screen
-    ``Figure`` objects, never registered with pyplot, so nothing is left open.
+    ``slider`` may also be a list of sliders: render then gets the tuple of their values. The picture is
+    redrawn whenever a slider's value changes, and once now. Figures are off-screen ``Figure`` objects,
+    never registered with pyplot, so nothing is left open.
     """
     import ipywidgets
 
+    several = isinstance(slider, (list, tuple))
+    sliders = list(slider) if several else [slider]
     output = ipywidgets.Output()
 
     def redraw(change=None) -> None:
-        fig, text = render(slider.value)
+        values = tuple(s.value for s in sliders)
+        fig, text = render(values if several else values[0])
         output.outputs = ({"output_type": "display_data", "metadata": {},
                            "data": {"image/png": _png(fig), "text/plain": text}},)
 
-    slider.observe(redraw, names="value")
+    for s in sliders:
+        s.observe(redraw, names="value")
     redraw()
-    return ipywidgets.VBox([slider, output])
+    return ipywidgets.VBox([*sliders, output])
 
 
 def transposed_conv_explorer(x, kernel, stride=1, step: int = 1):
@@ -329,3 +338,40 @@ def denoising_explorer(model, x: torch.Tensor, kind: str, levels, n: int = 8, se
         return fig, f"{kind} {level:g}: corrupted {p_noisy:.1f} dB, restored {p_restored:.1f} dB"
 
     return _explorer(slider, render)
+
+
+# --- chapter 7: a 2-D code, decoded as you move it -----------------------------------------------
+
+def latent_explorer(model, y=None, limit: float = 3.0):
+    """An ipywidgets explorer: two sliders set a 2-D code (z₁, z₂) and the VAE's decoded image follows.
+
+    model: a :class:`aecourse.vae.VAE` with a 2-D code; y: one label (int) for a conditional VAE. The
+    sliders run from −limit to limit (3 prior standard deviations by default). Returns an ``ipywidgets.VBox``
+    of the two ``FloatSlider``s and an ``Output`` area with the image (PNG) of sigmoid(decode(z)), redrawn
+    off-screen when either slider moves, and the code as text. Raises ValueError for a code that is not 2-D
+    or a limit that is not positive.
+    """
+    import ipywidgets
+
+    if model.code_size != 2:
+        raise ValueError(f"latent_explorer needs a VAE with a 2-D code, this one has {model.code_size}.")
+    if not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit}.")
+    weight = next(model.parameters())
+    with torch.no_grad():  # fail now, not inside a callback, on a bad label
+        model.decode(torch.zeros(1, 2, device=weight.device, dtype=weight.dtype), y)
+    sliders = [ipywidgets.FloatSlider(value=0.0, min=-limit, max=limit, step=limit / 30, description=name,
+                                      continuous_update=False) for name in ("z₁", "z₂")]
+
+    def render(code: tuple[float, float]) -> tuple[Figure, str]:
+        with torch.no_grad():
+            z = torch.tensor([code], device=weight.device, dtype=weight.dtype)
+            image = torch.sigmoid(model.decode(z, y))
+        fig = Figure(figsize=(2.4, 2.6))
+        draw_image_rows(np.asarray(fig.subplots(1, 1, squeeze=False)), [("", image)], 1)
+        text = f"z = ({code[0]:.2f}, {code[1]:.2f})"
+        fig.axes[0].set_title(text, fontsize=9)
+        fig.tight_layout()
+        return fig, text
+
+    return _explorer(sliders, render)

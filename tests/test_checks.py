@@ -231,3 +231,174 @@ def test_mask_checker_leaves_the_global_random_stream_alone(capsys):
     checks.check_mask(lambda x, nu: x * (torch.rand_like(x) >= nu))
     capsys.readouterr()
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- chapter 5 -------------------------------------------------------------------------------------------
+
+def greedy(net, x, train_module, *, flatten=True, no_grad=True, copy_first=True, bias=True, activation=True,
+           raw_inputs=False, touch_output=False):
+    """The loop of chapter 5's exercise, with switches for the slips the checker must name."""
+    flat = x.flatten(1) if flatten else x
+    if not copy_first:  # build every training set up front, with the layers still random
+        with torch.no_grad():
+            sets = [net.features(x, l) for l in range(net.depth)]
+    for l, layer in enumerate(net.hidden, start=1):
+        if not copy_first:
+            h = sets[l - 1]
+        elif l == 1 and not flatten:
+            h = x
+        elif raw_inputs:
+            h = flat
+        elif no_grad:
+            with torch.no_grad():
+                h = net.features(x, l - 1) if activation or l == 1 else net.hidden[l - 2](net.features(x, l - 2))
+        else:
+            h = net.features(x, l - 1)
+        trained = train_module(h, layer.out_features)
+        with torch.no_grad():
+            layer.weight.copy_(trained.weight)
+            if bias:
+                layer.bias.copy_(trained.bias)
+    if touch_output:
+        with torch.no_grad():
+            net.output.bias.add_(1.0)
+
+
+@pytest.mark.parametrize("checker", [checks.check_greedy_pretraining, checks.check_frozen_training])
+def test_chapter_5_checkers_handle_stubs_and_crashes(checker, capsys):
+    assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
+    assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
+
+
+def test_greedy_pretraining(capsys):
+    check = checks.check_greedy_pretraining
+    assert_right(check, greedy, capsys)
+    assert_wrong(check, lambda *a: None, capsys, "called 0 times")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, flatten=False), capsys, "flattened")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, no_grad=False), capsys, "torch.no_grad()")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, copy_first=False), capsys, "*before* pretraining")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, raw_inputs=True), capsys, "raw inputs")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, activation=False), capsys, "misses the activation")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, bias=False), capsys, "not its bias")
+    assert_wrong(check, lambda n, x, t: greedy(n, x, t, touch_output=True), capsys, "output layer changed")
+
+
+def output_only(net, x, y, epochs, *, params=None, restore=True, step=True):
+    for p in net.hidden.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.SGD(params(net) if params else net.output.parameters(), lr=0.5)
+    for _ in range(epochs):
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        if step:
+            optimizer.step()
+    if restore:
+        for p in net.hidden.parameters():
+            p.requires_grad_(True)
+
+
+def test_frozen_training(capsys):
+    check = checks.check_frozen_training
+
+    def everything(net, x, y, epochs):  # the slip: the optimizer gets every parameter, so all layers train
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+        for _ in range(epochs):
+            optimizer.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            optimizer.step()
+
+    assert_right(check, output_only, capsys)
+    assert_wrong(check, everything, capsys, "the hidden layers changed")
+    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, e, restore=False), capsys, "requires_grad=False")
+    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, e, step=False), capsys, "did not change")
+    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, 1), capsys, "the training loss went from")
+
+
+# --- chapter 7 -------------------------------------------------------------------------------------------
+
+def reparameterize_by_hand(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+@pytest.mark.parametrize("checker", [checks.check_reparameterize, checks.check_gaussian_kl])
+def test_vae_checkers_handle_stubs_and_crashes(checker, capsys):
+    assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
+    assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
+    assert_wrong(checker, lambda *args: "an answer", capsys, "")
+
+
+def test_reparameterize(capsys):
+    from torch.distributions import Normal
+
+    from aecourse.vae import reparameterize
+
+    def sigma(logvar):
+        return torch.exp(0.5 * logvar)
+
+    assert_right(checks.check_reparameterize, reparameterize_by_hand, capsys)
+    assert_right(checks.check_reparameterize, reparameterize, capsys)
+    assert_right(checks.check_reparameterize, lambda mu, lv: Normal(mu, sigma(lv)).rsample(), capsys)
+    assert_right(checks.check_reparameterize, lambda mu, lv: mu - lv.exp().sqrt() * torch.randn(mu.shape), capsys)
+    wrong = [  # (the student's z, what the verdict must say)
+        (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "you scaled ε by σ² = exp(log σ²)"),
+        (lambda mu, lv: mu + lv * torch.randn_like(mu), "you scaled ε by log σ² itself"),
+        (lambda mu, lv: mu + 0.5 * lv * torch.randn_like(mu), "you scaled ε by ½ log σ²: take the exp"),
+        (lambda mu, lv: mu + lv.sqrt() * torch.randn_like(mu), "z has NaN or inf"),
+        (lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu), "the sign in the exponent is flipped"),
+        (lambda mu, lv: sigma(lv) * torch.randn_like(mu), "z is missing the mean"),
+        (lambda mu, lv: -mu + sigma(lv) * torch.randn_like(mu), "μ has the wrong sign"),
+        (lambda mu, lv: mu, "z equals μ: add the noise"),
+        (lambda mu, lv: mu + sigma(lv) * torch.rand_like(mu), "ε looks uniform"),
+        (lambda mu, lv: mu + sigma(lv) * torch.randn_like(mu[:1]), "every example got the same ε"),
+        (lambda mu, lv: mu + sigma(lv) * torch.randn(len(mu), 1), "every code unit got the same ε"),
+        (lambda mu, lv: mu + sigma(lv) * torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)),
+         "two calls gave the same z"),
+        (lambda mu, lv: Normal(mu, sigma(lv)).sample(), "gradients do not flow"),
+        (lambda mu, lv: torch.normal(mu, sigma(lv)), "gradients do not flow"),  # differentiable, but gradient 0
+        (lambda mu, lv: reparameterize_by_hand(mu, lv).detach(), "gradients do not flow"),
+        (lambda mu, lv: mu + 2 * sigma(lv) * torch.randn_like(mu), "should be standard normal, but its columns"),
+        (lambda mu, lv: reparameterize_by_hand(mu, lv)[:5], "return a tensor z of mu's shape (4000, 4), got (5, 4)"),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(checks.check_reparameterize, fn, capsys, reason)
+
+
+def test_reparameterize_checker_leaves_the_global_random_stream_alone(capsys):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_reparameterize(reparameterize_by_hand)
+    capsys.readouterr()
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_gaussian_kl(capsys):
+    from torch.distributions import Normal, kl_divergence
+
+    def kl(mu, lv):
+        return 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(1)
+
+    assert_right(checks.check_gaussian_kl, kl, capsys)
+    assert_right(checks.check_gaussian_kl, lambda mu, lv: -0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp(), dim=1), capsys)
+    assert_right(checks.check_gaussian_kl,
+                 lambda mu, lv: kl_divergence(Normal(mu, (0.5 * lv).exp()), Normal(0.0, 1.0)).sum(1).float(), capsys)
+    wrong = [
+        (lambda mu, lv: 2 * kl(mu, lv), "you forgot the ½"),
+        (lambda mu, lv: kl(mu, lv).sum(), "you summed over the batch: return one KL per example, shape (N,)"),
+        (lambda mu, lv: kl(mu, lv).mean(), "you averaged over the batch"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv), "sum over the 5 code units of each example"),
+        (lambda mu, lv: kl(mu, lv) / 5, "sum over the code units of each example, do not average them"),
+        (lambda mu, lv: -kl(mu, lv), "the sign is flipped"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + (0.5 * lv).exp() - 1 - lv).sum(1), "you used σ = exp(½ log σ²) in its place"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - 0.5 * lv).sum(1), "not ½ log σ²"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 + lv).sum(1), "enters with a minus sign"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() + 1 - lv).sum(1), "it is − 1 inside the sum"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv - 1 - lv.log()).sum(1), "the KL has NaN or inf"),
+        (lambda mu, lv: 0.5 * (mu ** 2 + lv - 1 - lv).sum(1), "the variance is σ² = exp(log σ²)"),
+        (lambda mu, lv: 0.5 * (mu + lv.exp() - 1 - lv).sum(1), "μ enters squared"),
+        (lambda mu, lv: kl(mu, lv) + 0.1, "the KL per example differs from the reference by up to 0.1"),
+        (lambda mu, lv: kl(mu, lv).tolist(), "should be a torch.Tensor, got list"),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(checks.check_gaussian_kl, fn, capsys, reason)

@@ -11,7 +11,7 @@ from matplotlib.patches import Rectangle
 import matplotlib.pyplot as plt
 
 from aecourse import plots
-from aecourse.plots import draw_hourglass, plot_codes, plot_history, show_images, show_reconstructions
+from aecourse.plots import draw_hourglass, plot_codes, plot_history, show_image_rows, show_images, show_reconstructions
 from aecourse.training import History
 
 
@@ -80,6 +80,17 @@ def test_show_reconstructions_with_fewer_images_than_columns():
 def test_show_reconstructions_refuses_bad_shapes(images):
     with pytest.raises(ValueError, match="Expected images of shape"):
         show_reconstructions(images, {"rgb": torch.rand(7, 3, 8, 8)}, n=3)
+
+
+def test_show_image_rows_can_scale_each_image_to_its_own_range():
+    weights = torch.tensor([[-2.0, 0.0, 2.0, 4.0], [0.1, 0.2, 0.3, 0.4]])  # two 2×2 "filters"
+    fig = show_image_rows([("filters", weights)], n=2, scale_each=True)
+    assert fig.axes[0].get_ylabel() == "filters"
+    for ax, w in zip(fig.axes, weights):
+        image = ax.get_images()[0]
+        assert image.get_clim() == pytest.approx((w.min().item(), w.max().item()))
+    plain = show_image_rows([("filters", weights)], n=2)
+    assert plain.axes[0].get_images()[0].get_clim() == (0, 1)
 
 
 def test_plot_history_draws_train_and_test():
@@ -157,3 +168,27 @@ def test_show_codes_in_cube_draws_points_edges_and_hull():
     assert len(ax.texts) == 8  # one label per code
     with pytest.raises(ValueError, match=r"\(n, 3\)"):
         plots.show_codes_in_cube(ax, torch.rand(8, 2))
+
+
+def test_show_manifold_tiles_the_images_at_their_codes():
+    from aecourse.vae import latent_grid
+
+    z = latent_grid(3)
+    images = torch.arange(9.0)[:, None, None, None].expand(9, 1, 4, 4) / 8  # image i is a flat grey i/8
+    fig = plots.show_manifold(images, z, title="manifold")
+    (ax,) = fig.axes
+    tiled = shown(ax)
+    assert tiled.shape == (12, 12) and ax.get_title() == "manifold"
+    for i in range(3):
+        for j in range(3):
+            np.testing.assert_allclose(tiled[4 * i:4 * i + 4, 4 * j:4 * j + 4], (3 * i + j) / 8)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{v:.2f}" for v in z[:3, 0].tolist()]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{v:.2f}" for v in z[::3, 1].tolist()]
+    np.testing.assert_allclose(ax.get_xticks(), [1.5, 5.5, 9.5])  # the middle of each tile
+
+
+def test_show_manifold_refuses_a_grid_that_is_not_square():
+    with pytest.raises(ValueError, match=r"n² images and their n² codes"):
+        plots.show_manifold(torch.rand(8, 16), torch.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"codes of shape \(9, 3\)"):
+        plots.show_manifold(torch.rand(9, 16), torch.zeros(9, 3))

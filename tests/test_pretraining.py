@@ -226,6 +226,19 @@ def test_freezing_the_hidden_layers_trains_only_the_output_layer(blobs):
     assert not torch.equal(hidden_before[0], net.hidden[0].weight)
 
 
+def test_layer_gradient_norms_are_the_norms_of_backprop(blobs):
+    x, y = blobs
+    torch.manual_seed(0)
+    net = DeepNet([12, 9, 7], n_classes=4)
+    norms = P.layer_gradient_norms(net, x, y)
+    assert all(p.grad is None for p in net.parameters())  # nothing accumulated
+    nn.functional.cross_entropy(net(x), y).backward()
+    expected = [net.hidden[0].weight.grad.norm(), net.hidden[1].weight.grad.norm(), net.output.weight.grad.norm()]
+    assert norms == pytest.approx([e.item() for e in expected], rel=1e-6)
+    with pytest.raises(ValueError, match="class indices"):
+        P.layer_gradient_norms(net, x, y.float())
+
+
 def test_test_error_by_hand():
     logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 3.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     y = torch.tensor([0, 0, 1, 2, 2])  # predicted 0, 2, 1, 0, 2: two mistakes in five
@@ -269,6 +282,17 @@ def test_summarise_mean_and_standard_error():
         E.summarise(rows, value="train_error")
 
 
+def test_format_summary_puts_methods_side_by_side_with_the_paper():
+    table = [{"dataset": "mnist-small", "setting": s, "depth": 3, "method": m, "n": 3, "mean": e, "sem": 0.001}
+             for s in ("era", "modern") for m, e in (("none", 0.05), ("ae", 0.04))]
+    header, era, modern = E.format_summary(table).splitlines()
+    assert header.split()[:5] == ["dataset", "setting", "depth", "none", "ae"]
+    assert era.split()[:9] == ["mnist-small", "era", "3", "5.00%", "±", "0.10", "4.00%", "±", "0.10"]
+    assert era.endswith("none 4.24 ± 0.18, ae 3.37 ± 0.16")  # the paper's numbers, era setting only
+    assert "4.24" not in modern and modern.split()[-1] == "3"
+    assert "4.24" not in E.format_summary(table, paper=None)
+
+
 @pytest.fixture
 def tiny_mnist(make_idx_data, monkeypatch):
     data = make_idx_data(n_train=40, n_test=12)
@@ -303,7 +327,8 @@ def test_the_script_runs_the_grid_and_writes_the_csv(tiny_mnist, tmp_path, capsy
         (d, s, depth, m, seed) for d in E.DATASETS for s in E.SETTINGS for depth in (1, 2) for m in E.METHODS
         for seed in (0, 1)}
     for row in saved:
-        assert 0 <= row["test_error"] <= 1 and row["seconds"] >= row["pretrain_seconds"] >= 0
+        assert 0 <= row["test_error"] <= 1 and row["seconds"] > 0 and row["pretrain_seconds"] >= 0
+        assert len(row["train_losses"]) == 1 and row["train_losses"][0] == pytest.approx(row["train_loss"], rel=1e-5)
         assert row["test_size"] == 10 and row["train_size"] == 30 and row["hidden"] == 8
         assert row["activation"] == {"era": "sigmoid", "modern": "relu"}[row["setting"]]
         assert row["pretrain_epochs"] == (0 if row["method"] == "none" else 1)
@@ -311,6 +336,69 @@ def test_the_script_runs_the_grid_and_writes_the_csv(tiny_mnist, tmp_path, capsy
     assert saved[0]["test_error"] == pytest.approx(rows[0]["test_error"])
     table = E.summarise(saved)
     assert len(table) == runs // 2 and all(r["n"] == 2 for r in table)
+
+
+def test_one_pretrained_stack_serves_every_depth(tiny_mnist, monkeypatch):
+    """run_grid pretrains each (dataset, setting, method, seed) once, to the largest depth, and a net of depth
+    d starts from that stack's first d layers (and from the same random output layer as "none")."""
+    pretrained, started = [], []
+    real_pretrain, real_fine_tune = E.pretrain, E.fine_tune
+
+    def spy_pretrain(net, *args, **kwargs):
+        pretrained.append(net.depth)
+        return real_pretrain(net, *args, **kwargs)
+
+    def spy_fine_tune(net, *args, **kwargs):
+        started.append([p.detach().clone() for p in net.parameters()])
+        return real_fine_tune(net, *args, **kwargs)
+
+    monkeypatch.setattr(E, "pretrain", spy_pretrain)
+    monkeypatch.setattr(E, "fine_tune", spy_fine_tune)
+    config = E.Config(datasets=["mnist-small"], settings=["era"], depths=[1, 3], methods=["none", "ae"],
+                      seeds=[4], hidden=6, train_size=20, test_size=8, pretrain_epochs=1, finetune_epochs=1)
+    stacks = {}
+    rows = E.run_grid(config, device="cpu", log=None, stacks=stacks)
+    assert pretrained == [3] and list(stacks) == [("mnist-small", "era", "ae", 4)]
+    assert [(r["method"], r["depth"]) for r in rows] == [("none", 1), ("none", 3), ("ae", 1), ("ae", 3)]
+    stack = stacks[("mnist-small", "era", "ae", 4)]
+    for (none, ae), depth in zip([(started[0], started[2]), (started[1], started[3])], (1, 3)):
+        hidden_ae, output_ae = ae[:2 * depth], ae[2 * depth:]
+        for got, want in zip(hidden_ae, [p for layer in stack.hidden[:depth] for p in layer.parameters()]):
+            assert torch.equal(got, want)
+        assert all(torch.equal(a, b) for a, b in zip(output_ae, none[2 * depth:]))  # same random output layer
+        assert not torch.equal(none[0], ae[0])
+
+
+def test_a_run_without_a_stack_pretrains_its_own(tiny_mnist):
+    data = E.load_dataset("mnist-small", 30, 10)
+    config = E.Config(hidden=8, pretrain_epochs=1, finetune_epochs=1)
+    stack, seconds = E.pretrained_stack(data[0], setting="era", method="ae", seed=2, depth=2, config=config)
+    assert stack.depth == 2 and seconds > 0
+    assert E.pretrained_stack(data[0], setting="era", method="none", seed=2, depth=2, config=config) == (None, 0.0)
+    alone = E.run_one(data, dataset="mnist-small", setting="era", depth=2, method="ae", seed=2, config=config)
+    shared = E.run_one(data, dataset="mnist-small", setting="era", depth=2, method="ae", seed=2, config=config,
+                       stack=stack, pretrain_seconds=seconds)
+    assert alone["train_loss"] == shared["train_loss"] and alone["test_error"] == shared["test_error"]
+    with pytest.raises(ValueError, match="depth 3 needs 3"):
+        E.run_one(data, dataset="mnist-small", setting="era", depth=3, method="ae", seed=2, config=config, stack=stack)
+
+
+def test_the_figures_draw_one_line_per_method(tiny_mnist):
+    rows = [{"dataset": d, "setting": "era", "depth": depth, "method": m, "seed": seed,
+             "test_error": 0.01 * (depth + seed + len(m)), "train_losses": [2.3, 1.0 + seed]}
+            for d in ("mnist-small", "mnist-rotation") for depth in (1, 3) for m in ("none", "ae") for seed in (0, 1)]
+    fig = E.plot_summary(E.summarise(rows))
+    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "mnist-rotation, era setting"
+    lines = [bars.lines[0] for bars in fig.axes[0].containers]  # one error-bar plot per method
+    assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 3]
+    assert list(lines[0].get_ydata()) == pytest.approx([100 * (0.01 * (1 + 4) + 0.005), 100 * (0.01 * (3 + 4) + 0.005)])
+    curves = E.plot_fine_tuning(rows, depth=3)
+    ydata = [list(line.get_ydata()) for line in curves.axes[0].get_lines()]
+    assert ydata[0] == pytest.approx([2.3, 1.5]) and ydata[-1] == pytest.approx([math.log(10)] * 2)
+    with pytest.raises(ValueError, match="modern"):
+        E.plot_summary(E.summarise(rows), setting="modern")
+    with pytest.raises(ValueError, match="depth 2"):
+        E.plot_fine_tuning(rows, depth=2)
 
 
 def test_the_same_seed_repeats_a_run(tiny_mnist):

@@ -256,3 +256,43 @@ def test_denoising_figures_refuse_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         widgets.denoising_explorer(**args)
     plt.close("all")
+
+
+# --- chapter 7 -----------------------------------------------------------------------------------
+
+def test_latent_explorer_decodes_the_code_the_sliders_set():
+    from aecourse.vae import VAE, ConditionalVAE
+
+    decoded = []
+
+    class Spy(VAE):
+        def decode(self, z, y=None):
+            decoded.append(z.clone())
+            return super().decode(z, y)
+
+    n_figures = len(plt.get_fignums())
+    w = widgets.latent_explorer(Spy([16, 8, 2]), limit=2.0)
+    z1, z2, output = w.children
+    assert (z1.min, z1.max, z2.min, z2.max, z1.value, z2.value) == (-2.0, 2.0, -2.0, 2.0, 0.0, 0.0)
+    first = output.outputs[0]["data"]
+    assert first["text/plain"] == "z = (0.00, 0.00)"
+    assert base64.b64decode(first["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    z1.value = 1.5
+    z2.value = -0.5
+    assert torch.equal(decoded[-2], torch.tensor([[1.5, 0.0]])) and torch.equal(decoded[-1], torch.tensor([[1.5, -0.5]]))
+    assert output.outputs[0]["data"]["text/plain"] == "z = (1.50, -0.50)"
+    assert output.outputs[0]["data"]["image/png"] != first["image/png"]
+    assert len(plt.get_fignums()) == n_figures
+    conditional = widgets.latent_explorer(ConditionalVAE([16, 8, 2], n_classes=3), y=2)
+    assert conditional.children[2].outputs[0]["data"]["text/plain"] == "z = (0.00, 0.00)"
+
+
+def test_latent_explorer_refuses_bad_input():
+    from aecourse.vae import VAE, ConditionalVAE
+
+    with pytest.raises(ValueError, match="needs a VAE with a 2-D code, this one has 3"):
+        widgets.latent_explorer(VAE([16, 3]))
+    with pytest.raises(ValueError, match="limit must be positive"):
+        widgets.latent_explorer(VAE([16, 2]), limit=0)
+    with pytest.raises(ValueError, match="needs labels y"):
+        widgets.latent_explorer(ConditionalVAE([16, 2], n_classes=3))

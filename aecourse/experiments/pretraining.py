@@ -3,7 +3,9 @@
 For each data set, setting, depth, method and seed: build a :class:`~aecourse.pretraining.DeepNet` with
 ``depth`` hidden layers of ``hidden`` units, pretrain it greedily (method "ae": autoencoders, "dae":
 denoising autoencoders with masking noise) or not ("none"), fine-tune it on the labels and record its test
-error. One CSV row per run; :func:`summarise` turns the rows into mean ± standard error over seeds::
+error. Pretraining is done once per (data set, setting, method, seed), to the largest depth, and shared by
+all depths (:func:`pretrained_stack` says why that is the same algorithm). One CSV row per run;
+:func:`summarise` turns the rows into mean ± standard error over seeds, :func:`format_summary` into text::
 
     python -m aecourse.experiments.pretraining --out results.csv --depths 1 2 3 --seeds 0 1 2
 
@@ -35,7 +37,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
+from tqdm.auto import tqdm
 
 from ..data import load_images
 from ..pretraining import DeepNet, fine_tune, pretrain, test_error
@@ -153,82 +157,127 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # time the work, not the queueing of it
 
 
-def run_one(data, *, dataset: str, setting: str, depth: int, method: str, seed: int, config: Config) -> dict:
-    """One run: build, pretrain (or not), fine-tune and test one net. Returns its CSV row as a dict.
+def pretrained_stack(train_x: torch.Tensor, *, setting: str, method: str, seed: int, depth: int,
+                     config: Config) -> tuple[DeepNet | None, float]:
+    """The hidden layers that every run of (setting, method, seed) starts from, and the seconds they took.
+
+    train_x: (N, 1, 28, 28) unlabelled training images on the device to train on. Returns a DeepNet with
+    ``depth`` hidden layers pretrained greedily ("ae": autoencoders, "dae": denoising autoencoders with
+    masking noise ``config.noise``), or (None, 0.0) for "none". Greedy layer l is trained on the layers
+    below it only, never on the ones above, so the first d layers of this stack are what pretraining a net
+    of depth d would give: one stack, pretrained once to the largest depth, serves every depth.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}: expected one of {METHODS}.")
+    if method == "none":
+        return None, 0.0
+    s = SETTINGS[setting]
+    seed_everything(seed)
+    stack = DeepNet([train_x[0].numel()] + [config.hidden] * depth, activation=s.activation).to(train_x.device)
+    _sync(train_x.device)
+    start = time.perf_counter()
+    pretrain(stack, train_x, epochs=config.pretrain_epochs, lr=s.pretrain_lr, batch_size=s.batch_size,
+             noise=config.noise if method == "dae" else None, optimizer=s.optimizer, progress=False)
+    _sync(train_x.device)
+    return stack, time.perf_counter() - start
+
+
+def run_one(data, *, dataset: str, setting: str, depth: int, method: str, seed: int, config: Config,
+            stack: DeepNet | None = None, pretrain_seconds: float = 0.0) -> dict:
+    """One run: build a net of ``depth`` hidden layers, pretrain it (or not), fine-tune and test it.
 
     data: (train_x, train_y, test_x, test_y) from :func:`load_dataset`, on the device to train on.
-    The seed fixes the initial weights and the order of the mini-batches, so with one seed the methods
-    start from the same random net and differ only by pretraining.
+    stack: for "ae"/"dae", a :func:`pretrained_stack` of at least ``depth`` layers whose first ``depth``
+    layers initialise the net (pretrain_seconds: what that stack took); without one, it is pretrained here.
+    The seed fixes the random initial weights (output layer included) and the order of the mini-batches,
+    so with one seed "none", "ae" and "dae" differ only by how the hidden layers start.
+    Returns the run's CSV row as a dict; ``train_losses`` is the list of fine-tuning losses, one per epoch.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}: expected one of {METHODS}.")
     s = SETTINGS[setting]
     train_x, train_y, test_x, test_y = data
     dev = train_x.device
+    if method != "none" and stack is None:
+        stack, pretrain_seconds = pretrained_stack(train_x, setting=setting, method=method, seed=seed,
+                                                   depth=depth, config=config)
+    if stack is not None and stack.depth < depth:
+        raise ValueError(f"The pretrained stack has {stack.depth} layers; a net of depth {depth} needs {depth}.")
     seed_everything(seed)
     net = DeepNet([train_x[0].numel()] + [config.hidden] * depth, activation=s.activation).to(dev)
-    noise = config.noise if method == "dae" else 0.0
+    if method != "none":
+        for layer, pretrained in zip(net.hidden, stack.hidden):
+            layer.load_state_dict(pretrained.state_dict())
     _sync(dev)
     start = time.perf_counter()
-    if method != "none":
-        pretrain(net, train_x, epochs=config.pretrain_epochs, lr=s.pretrain_lr, batch_size=s.batch_size,
-                 noise=noise if method == "dae" else None, optimizer=s.optimizer, progress=False)
-    _sync(dev)
-    pretrained = time.perf_counter()
     history = fine_tune(net, train_x, train_y, epochs=config.finetune_epochs, lr=s.finetune_lr,
                         batch_size=s.batch_size, optimizer=s.optimizer, progress=False)
     error = test_error(net, test_x, test_y)
     _sync(dev)
-    end = time.perf_counter()
+    seconds = time.perf_counter() - start
     return {
         "dataset": dataset, "setting": setting, "depth": depth, "method": method, "seed": seed,
         "test_error": error,
         "train_error": test_error(net, train_x, train_y),
         "train_loss": history.train[-1] if history.train else float("nan"),
-        "seconds": end - start, "pretrain_seconds": pretrained - start,
+        "seconds": seconds, "pretrain_seconds": pretrain_seconds if method != "none" else 0.0,
         "hidden": config.hidden, "activation": s.activation, "optimizer": s.optimizer,
         "pretrain_lr": s.pretrain_lr, "finetune_lr": s.finetune_lr, "batch_size": s.batch_size,
         "pretrain_epochs": config.pretrain_epochs if method != "none" else 0,
-        "finetune_epochs": config.finetune_epochs, "noise": noise,
+        "finetune_epochs": config.finetune_epochs, "noise": config.noise if method == "dae" else 0.0,
         "train_size": len(train_x), "test_size": len(test_x), "device": dev.type,
+        "train_losses": list(history.train),
     }
 
 
 COLUMNS = ["dataset", "setting", "depth", "method", "seed", "test_error", "train_error", "train_loss", "seconds",
            "pretrain_seconds", "hidden", "activation", "optimizer", "pretrain_lr", "finetune_lr", "batch_size",
-           "pretrain_epochs", "finetune_epochs", "noise", "train_size", "test_size", "device"]
+           "pretrain_epochs", "finetune_epochs", "noise", "train_size", "test_size", "device", "train_losses"]
 
 
 def run_grid(config: Config, out: str | Path | None = None, device: torch.device | str | None = None,
-             log=print) -> list[dict]:
-    """Run every (dataset, setting, depth, method, seed) of ``config``; returns the rows in that order.
+             log=print, progress: bool = False, stacks: dict | None = None) -> list[dict]:
+    """Run every (dataset, setting, method, seed, depth) of ``config``; returns the rows in that order.
 
+    Each (dataset, setting, method, seed) is pretrained once, to the largest depth, and every depth
+    fine-tunes a copy of its first layers (see :func:`pretrained_stack`).
     out: a CSV file, written row by row as runs finish (so an interrupted grid keeps what it did).
     log: called with one line per run (``print`` by default; ``None`` for silence).
+    progress: a progress bar over the runs. stacks: a dict that receives the pretrained stacks, keyed by
+    (dataset, setting, method, seed), to look at afterwards.
     """
     config.check()
     dev = torch.device(device) if device is not None else best_device()
-    grid = [(st, d, m, sd) for st in config.settings for d in config.depths for m in config.methods
-            for sd in config.seeds]
-    total, rows = len(config.datasets) * len(grid), []
+    grid = [(st, m, sd) for st in config.settings for m in config.methods for sd in config.seeds]
+    total, rows = len(config.datasets) * len(grid) * len(config.depths), []
     handle = open(out, "w", newline="") if out is not None else None
+    bar = tqdm(total=total, desc="runs", disable=not progress)
     try:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS) if handle else None
         if writer:
             writer.writeheader()
         for dataset in config.datasets:
             data = load_dataset(dataset, config.train_size, config.test_size, dev)
-            for setting, depth, method, seed in grid:
-                row = run_one(data, dataset=dataset, setting=setting, depth=depth, method=method, seed=seed,
-                              config=config)
-                rows.append(row)
-                if writer:
-                    writer.writerow(row)
-                    handle.flush()
-                if log:
-                    log(f"[{len(rows)}/{total}] {dataset} {setting} depth={depth} {method:4s} seed={seed}: "
-                        f"test error {100 * row['test_error']:.2f}%  ({row['seconds']:.1f} s)")
+            for setting, method, seed in grid:
+                bar.set_postfix_str(f"{dataset} {setting} {method} seed={seed}: pretraining" if method != "none"
+                                    else f"{dataset} {setting} {method} seed={seed}")
+                stack, seconds = pretrained_stack(data[0], setting=setting, method=method, seed=seed,
+                                                  depth=max(config.depths), config=config)
+                if stacks is not None and stack is not None:
+                    stacks[(dataset, setting, method, seed)] = stack
+                for depth in config.depths:
+                    row = run_one(data, dataset=dataset, setting=setting, depth=depth, method=method, seed=seed,
+                                  config=config, stack=stack, pretrain_seconds=seconds)
+                    rows.append(row)
+                    bar.update()
+                    if writer:  # a CSV cell holds one string: the per-epoch losses joined by spaces
+                        writer.writerow({**row, "train_losses": " ".join(f"{v:.6g}" for v in row["train_losses"])})
+                        handle.flush()
+                    if log:
+                        log(f"[{len(rows)}/{total}] {dataset} {setting} depth={depth} {method:4s} seed={seed}: "
+                            f"test error {100 * row['test_error']:.2f}%  ({row['seconds']:.1f} s)")
     finally:
+        bar.close()
         if handle:
             handle.close()
     return rows
@@ -252,6 +301,8 @@ def read_rows(path: str | Path) -> list[dict]:
         for key in _FLOATS:
             if key in row:
                 row[key] = float(row[key])
+        if "train_losses" in row:
+            row["train_losses"] = [float(v) for v in row["train_losses"].split()]
     return rows
 
 
@@ -278,16 +329,88 @@ def summarise(rows, value: str = "test_error") -> list[dict]:
     return table
 
 
-def format_summary(table: list[dict], percent: bool = True) -> str:
-    """The table of :func:`summarise` as aligned text, errors in % by default."""
+def format_summary(table: list[dict], percent: bool = True, paper: dict | None = PAPER) -> str:
+    """The table of :func:`summarise` as aligned text: one line per (dataset, setting, depth), one column per
+    method, cells "mean ± s.e. over seeds" (errors in % by default).
+
+    paper: the :data:`PAPER` numbers to print in a last column where one exists for the line (era setting);
+    their ± is a 95% binomial interval over the paper's test set, not a spread over seeds.
+    """
     scale, unit = (100, "%") if percent else (1, "")
-    lines = [f"{'dataset':15s} {'setting':8s} {'depth':>5s} {'method':6s} {'mean ± s.e.':>16s} {'n':>3s}"]
+    methods = list(dict.fromkeys(r["method"] for r in table))
+    lines: dict[tuple, dict] = {}
     for r in table:
         # One seed has no spread to report: say so instead of printing "± nan".
         spread = f"± {scale * r['sem']:.2f}" if r["n"] > 1 else "(1 seed)"
-        cell = f"{scale * r['mean']:.2f}{unit} {spread}"
-        lines.append(f"{r['dataset']:15s} {r['setting']:8s} {r['depth']:5d} {r['method']:6s} {cell:>16s} {r['n']:3d}")
-    return "\n".join(lines)
+        cells = lines.setdefault((r["dataset"], r["setting"], r["depth"]), {})
+        cells[r["method"]] = f"{scale * r['mean']:.2f}{unit} {spread}"
+        cells["n"] = max(cells.get("n", 0), r["n"])
+    width = 16
+    header = f"{'dataset':15s} {'setting':8s} {'depth':>5s} " + " ".join(f"{m:>{width}s}" for m in methods)
+    header += f" {'seeds':>5s}" + ("   paper (95% interval)" if paper else "")
+    text = [header]
+    for (dataset, setting, depth), cells in lines.items():
+        line = f"{dataset:15s} {setting:8s} {depth:5d} " + " ".join(f"{cells.get(m, '-'):>{width}s}" for m in methods)
+        line += f" {cells['n']:5d}"
+        quoted = [f"{m} {paper[(dataset, m, depth)][0]:.2f} ± {paper[(dataset, m, depth)][1]:.2f}"
+                  for m in methods if paper and setting == "era" and (dataset, m, depth) in paper]
+        text.append(line + ("   " + ", ".join(quoted) if quoted else ""))
+    return "\n".join(text)
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+METHOD_LABELS = {"none": "no pretraining", "ae": "autoencoders", "dae": "denoising autoencoders"}
+
+
+def plot_summary(table: list[dict], setting: str = "era"):
+    """Test error (%) against depth, one panel per data set, one line per method with ± s.e. bars.
+
+    table: from :func:`summarise`; only the rows of ``setting`` are drawn. Returns the Figure.
+    """
+    rows = [r for r in table if r["setting"] == setting]
+    if not rows:
+        raise ValueError(f"The table has no rows for setting {setting!r}.")
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            line = sorted((r["depth"], 100 * r["mean"], 100 * r["sem"] if r["n"] > 1 else 0.0)
+                          for r in rows if r["dataset"] == dataset and r["method"] == method)
+            depth, mean, sem = zip(*line)
+            ax.errorbar(depth, mean, yerr=sem, marker="o", capsize=3, label=METHOD_LABELS.get(method, method))
+        ax.set_xticks(sorted({r["depth"] for r in rows}))
+        ax.set_xlabel("hidden layers")
+        ax.set_ylabel("test error (%)")
+        ax.set_title(f"{dataset}, {setting} setting")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fine_tuning(rows: list[dict], depth: int, setting: str = "era"):
+    """Training loss per epoch of fine-tuning, mean over seeds: one panel per data set, one line per method.
+
+    rows: from :func:`run_grid` or :func:`read_rows` (with ``train_losses``). A net that has not started
+    to learn sits at ln 10 ≈ 2.30, the loss of guessing uniformly among ten classes (dotted line).
+    """
+    rows = [r for r in rows if r["setting"] == setting and r["depth"] == depth]
+    if not rows:
+        raise ValueError(f"No runs of depth {depth} in setting {setting!r}.")
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for method in dict.fromkeys(r["method"] for r in rows):
+            curves = [r["train_losses"] for r in rows if r["dataset"] == dataset and r["method"] == method]
+            mean = [sum(values) / len(values) for values in zip(*curves)]
+            ax.plot(range(1, len(mean) + 1), mean, marker="o", label=METHOD_LABELS.get(method, method))
+        ax.axhline(math.log(10), color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("fine-tuning epoch")
+        ax.set_ylabel("training cross-entropy")
+        ax.set_title(f"{dataset}, {depth} hidden layers")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 # --- command line ----------------------------------------------------------------------------------

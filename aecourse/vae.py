@@ -1,0 +1,336 @@
+"""Variational autoencoders: a Gaussian encoder, a Bernoulli decoder, the ELBO and the IWAE bound (chapter 7).
+
+The Encoder maps x to the mean μ and the log-variance log σ² of q(z|x) = N(μ, diag σ²); the Decoder maps a
+code z to the logits of p(x|z), one Bernoulli per pixel. Training maximises the evidence lower bound
+
+    ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I))  ≤  log p(x),
+
+the expectation estimated from one z = μ + σ ⊙ ε, ε ~ N(0, I) (the reparameterization trick), the KL in
+closed form. The test log-likelihood is estimated with k importance samples (the IWAE bound). Every value
+is in nats per image: summed over the pixels and code units of one example, never over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import batches
+from .models import Decoder, Encoder, check_sizes
+from .training import History
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _noise(draw, shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    # Drawn on the generator's own device and then moved: a CPU generator gives the same numbers whether
+    # the model runs on a CPU or a GPU.
+    device = generator.device if generator is not None else like.device
+    return draw(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
+def _check_binary(x: torch.Tensor) -> None:
+    if not ((x == 0) | (x == 1)).all():
+        raise ValueError("x must be binary (0/1) for a Bernoulli likelihood: binarize it first, "
+                         "e.g. binarize(x, generator=torch.Generator().manual_seed(0)).")
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dynamic binarization: each pixel becomes 1 with probability its intensity, x_bin ~ Bernoulli(x).
+
+    x: (N, ...) in [0, 1]  ->  same shape, values 0. or 1. (0 and 1 stay as they are). Drawn afresh for each
+    batch while training, so the model never sees the same binary image twice. generator: for a repeatable
+    draw, e.g. a test set binarized once. Raises ValueError if x is not floating point in [0, 1].
+    """
+    if not x.is_floating_point() or ((x < 0) | (x > 1)).any():
+        raise ValueError("binarize expects pixel intensities: a floating-point tensor with values in [0, 1].")
+    return (_noise(torch.rand, x.shape, x, generator) < x).to(x.dtype)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = μ + σ ⊙ ε with σ = exp(½ log σ²) and ε ~ N(0, I): a sample of N(μ, diag σ²) that gradients flow through.
+
+    mu, logvar: (N, K), or any two equal shapes  ->  z of that shape. All the randomness is in ε, so
+    ∂z/∂μ = 1 and ∂z/∂log σ² = ½ σ ε. Raises ValueError if the shapes differ.
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+    eps = _noise(torch.randn, mu.shape, mu, generator)
+    return mu + torch.exp(0.5 * logvar) * eps  # the network predicts log σ², so σ > 0 without a constraint
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²), one value per example.
+
+    mu, logvar: (N, K)  ->  (N,) in nats; 0 exactly where μ = 0 and log σ² = 0.
+    Raises ValueError unless mu and logvar are both (N, K).
+    """
+    if mu.dim() != 2 or mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must both be (N, K), got {tuple(mu.shape)} and {tuple(logvar.shape)}.")
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
+
+
+def _log_normal(z: torch.Tensor, mu, logvar) -> torch.Tensor:
+    """log N(z; μ, diag σ²), summed over the last dimension: (..., K) -> (...)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / torch.exp(logvar)).sum(-1)
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x|z) = Σ_j [x_j log p_j + (1 − x_j) log(1 − p_j)] with p = sigmoid(logits), one value per example.
+
+    logits: (N, d); x: (N, ...) binary with d values per example  ->  (N,) in nats (≤ 0). Computed from the
+    logits, which stays exact where sigmoid(logits) would round to 0 or 1.
+    """
+    if logits.dim() != 2 or x.dim() < 1 or len(x) != len(logits) or x[0].numel() != logits.shape[1]:
+        raise ValueError(f"Expected logits (N, d) and x (N, ...) with d values per example, "
+                         f"got logits {tuple(logits.shape)} and x {tuple(x.shape)}.")
+    return -F.binary_cross_entropy_with_logits(logits, x.reshape(logits.shape), reduction="none").sum(1)
+
+
+class VAE(nn.Module):
+    """A variational autoencoder: Encoder x ↦ (μ, log σ²) of q(z|x), Decoder z ↦ logits of p(x|z).
+
+    sizes: [input, hidden..., code], e.g. [784, 400, 20]: the encoder 784 → 400 → 2·20 (μ and log σ² side by
+    side), the decoder 20 → 400 → 784. activation: of the hidden layers. n_classes: 0 for a plain VAE; c > 0
+    appends the label's one-hot vector to the encoder's input and to the decoder's code (use
+    :class:`ConditionalVAE`). Methods take labels y: None for a plain VAE, else (N,) integers or one int.
+    """
+
+    def __init__(self, sizes, activation: str = "relu", n_classes: int = 0):
+        super().__init__()
+        sizes = check_sizes(sizes)
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 0:
+            raise ValueError(f"n_classes must be an int >= 0 (0: not conditional), got {n_classes!r}.")
+        self.n_classes = n_classes
+        d, hidden, k = sizes[0], sizes[1:-1], sizes[-1]
+        self.encoder = Encoder([d + n_classes, *hidden, 2 * k], activation)
+        self.decoder = Decoder([k + n_classes, *hidden[::-1], d], activation, output="linear")  # logits
+
+    @property
+    def code_size(self) -> int:
+        return self.decoder.sizes[0] - self.n_classes
+
+    @property
+    def input_size(self) -> int:
+        return self.decoder.sizes[-1]
+
+    def _with_label(self, t: torch.Tensor, y) -> torch.Tensor:
+        """t (N, m) with the one-hot label appended, (N, m + n_classes); t itself for a plain VAE."""
+        if self.n_classes == 0:
+            if y is not None:
+                raise ValueError("This VAE is not conditional (n_classes=0): call it without labels y.")
+            return t
+        y = torch.as_tensor(-1 if y is None else y, device=t.device)  # -1: missing, refused below
+        if y.is_floating_point() or y.shape not in ((), (len(t),)) or ((y < 0) | (y >= self.n_classes)).any():
+            raise ValueError(f"A conditional VAE needs labels y: one int or {len(t)} ints, each in "
+                             f"0..{self.n_classes - 1}.")
+        return torch.cat([t, F.one_hot(y.expand(len(t)), self.n_classes).to(t.dtype)], 1)
+
+    def encode(self, x: torch.Tensor, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, ...) with ``input_size`` values per example  ->  (μ, log σ²), each (N, code_size)."""
+        if x.dim() < 2 or x[0].numel() != self.input_size:
+            raise ValueError(f"encode expects a batch (N, ...) of {self.input_size} values per example, "
+                             f"got {tuple(x.shape)}.")
+        mu, logvar = self.encoder(self._with_label(x.flatten(1), y)).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, y=None) -> torch.Tensor:
+        """code z (N, code_size)  ->  logits (N, input_size) of p(x|z); the pixel probabilities are their sigmoid."""
+        if z.dim() != 2 or z.shape[1] != self.code_size:
+            raise ValueError(f"decode expects codes (N, {self.code_size}), got {tuple(z.shape)}.")
+        return self.decoder(self._with_label(z, y))
+
+    def forward(self, x: torch.Tensor, y=None) -> torch.Tensor:
+        """The reconstruction through the mean code, sigmoid(decode(μ)), shaped like x: for looking at.
+
+        Training does not use it: :func:`elbo` decodes a sampled z.
+        """
+        mu, _ = self.encode(x, y)
+        return torch.sigmoid(self.decode(mu, y)).reshape(x.shape)
+
+    @torch.no_grad()
+    def sample(self, n: int, y=None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new images: z ~ N(0, I) decoded to pixel probabilities, (n, input_size) in [0, 1]."""
+        if n < 1:
+            raise ValueError(f"n must be a positive number of images, got {n}.")
+        z = _noise(torch.randn, (n, self.code_size), self.decoder.layers[0].weight, generator)
+        return torch.sigmoid(self.decode(z, y))
+
+
+class ConditionalVAE(VAE):
+    """A conditional VAE (Sohn et al. 2015): q(z|x, y) and p(x|z, y) both see the one-hot label y.
+
+    sizes, activation: as for :class:`VAE`; n_classes: the number of labels (10 digits). Every method needs
+    y; e.g. ``model.sample(8, y=3)`` draws eight images of the digit 3.
+    """
+
+    def __init__(self, sizes, n_classes: int = 10, activation: str = "relu"):
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
+            raise ValueError(f"n_classes must be a positive int, got {n_classes!r}.")
+        super().__init__(sizes, activation, n_classes)
+
+
+class Elbo(NamedTuple):
+    """Per-example terms of the (β-)ELBO, each (N,) in nats: value = log_likelihood − β·kl.
+
+    log_likelihood: a one-sample estimate of E_q[log p(x|z)] (its negative is the distortion);
+    kl: KL(q(z|x) ‖ N(0, I)) in closed form (the rate).
+    """
+
+    value: torch.Tensor
+    log_likelihood: torch.Tensor
+    kl: torch.Tensor
+
+
+def elbo(model: VAE, x: torch.Tensor, y=None, beta: float = 1.0, generator: torch.Generator | None = None) -> Elbo:
+    """The evidence lower bound of each example, with one reparameterized z ~ q(z|x); differentiable.
+
+    x: (N, ...) binary; y: labels for a conditional VAE. beta: weight of the KL (β-VAE, Higgins et al. 2017);
+    β = 1 gives the ELBO. Returns :class:`Elbo` of (N,) tensors; −value.mean() is the training loss.
+    """
+    if not beta >= 0:
+        raise ValueError(f"beta weighs the KL term and must be >= 0, got {beta}.")
+    mu, logvar = model.encode(x, y)
+    z = reparameterize(mu, logvar, generator)
+    log_likelihood = bernoulli_log_likelihood(model.decode(z, y), x)
+    kl = gaussian_kl(mu, logvar)
+    return Elbo(log_likelihood - beta * kl, log_likelihood, kl)
+
+
+def _batches(x: torch.Tensor, y, batch_size: int, shuffle: bool = False):
+    """(xb, yb) mini-batches; yb is y itself when y is None or one int."""
+    if isinstance(y, torch.Tensor) and y.dim() > 0:
+        yield from batches(x, y, batch_size=batch_size, shuffle=shuffle)
+    else:
+        yield from ((xb, y) for (xb,) in batches(x, batch_size=batch_size, shuffle=shuffle))
+
+
+@torch.no_grad()
+def negative_elbo(model: VAE, x: torch.Tensor, y=None, batch_size: int = 1024,
+                  generator: torch.Generator | None = None) -> float:
+    """Mean −ELBO over x in nats per image, an upper bound on −log p(x). x: (N, ...) binary."""
+    _check_binary(x)
+    model.eval()
+    total = torch.zeros((), device=x.device, dtype=torch.float64)  # summed on the device: one sync
+    for xb, yb in _batches(x, y, batch_size):
+        total -= elbo(model, xb, yb, generator=generator).value.sum()
+    return total.item() / len(x)
+
+
+def log_importance_weights(model: VAE, x: torch.Tensor, k: int, y=None,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) for k samples z_i ~ q(z|x) of each example.
+
+    x: (N, ...) binary  ->  (k, N). Their mean over i estimates the ELBO (the KL estimated too, not in
+    closed form); their log-mean-exp is the IWAE bound.
+    """
+    mu, logvar = model.encode(x, y)
+    z = reparameterize(mu.expand(k, *mu.shape), logvar.expand(k, *logvar.shape), generator)  # (k, N, K)
+    labels = y.repeat(k) if isinstance(y, torch.Tensor) and y.dim() > 0 else y  # rows of z.flatten(0, 1)
+    logits = model.decode(z.flatten(0, 1), labels)
+    log_px_z = bernoulli_log_likelihood(logits, x.flatten(1).repeat(k, 1)).reshape(k, len(x))
+    return log_px_z + _log_normal(z, 0.0, torch.zeros_like(z)) - _log_normal(z, mu, logvar)
+
+
+@torch.no_grad()
+def iwae_bound(model: VAE, x: torch.Tensor, k: int, y=None, batch_size: int = 20_000,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """The importance-weighted bound log (1/k) Σ_i w_i of each example (Burda et al. 2016): (N,) in nats.
+
+    x: (N, ...) binary. k = 1 is the one-sample ELBO; as k grows the bound rises towards log p(x), so
+    −mean with k = 5000 is the test negative log-likelihood papers report. batch_size: codes decoded at once
+    (images × samples), which bounds the memory; past it, one image's samples come in chunks.
+    Raises ValueError for k or batch_size below 1 or x that is not binary.
+    """
+    if k < 1 or batch_size < 1:
+        raise ValueError(f"k and batch_size must be at least 1, got k={k}, batch_size={batch_size}.")
+    _check_binary(x)
+    model.eval()
+    samples = min(k, batch_size)  # per chunk; and as many images as fit beside them
+    out = []
+    for xb, yb in _batches(x, y, max(1, batch_size // k)):
+        log_w = torch.cat([log_importance_weights(model, xb, min(samples, k - s), yb, generator)
+                           for s in range(0, k, samples)])  # (k, B)
+        out.append(torch.logsumexp(log_w, 0) - math.log(k))  # log-mean-exp without overflow
+    return torch.cat(out)
+
+
+def train_vae(model: VAE, x: torch.Tensor, y=None, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
+              beta: float = 1.0, optimizer: torch.optim.Optimizer | None = None, test=None,
+              progress: bool = True, desc: str = "training") -> History:
+    """Train a (conditional) VAE by gradient ascent on the β-ELBO with Adam, binarizing every batch afresh.
+
+    x: (N, ...) grey images in [0, 1]; y: (N,) labels for a ConditionalVAE, else None. beta: weight of the
+    KL. test: held-out binary images (binarize them once), or (x, y), evaluated after every epoch.
+    Returns a History of the mean −ELBO (β = 1) in nats per image per epoch: train, from the batches as
+    they were trained on, and test. Runs on whatever device the model and the data are on.
+    """
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}.")
+    if isinstance(test, torch.Tensor):
+        test = (test, None)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=True)
+    for _epoch in bar:
+        model.train()
+        total = torch.zeros((), device=x.device)  # summed on the device: no GPU sync per batch
+        for xb, yb in _batches(x, y, batch_size, shuffle=True):
+            terms = elbo(model, binarize(xb), yb, beta)
+            loss = -terms.value.mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total -= (terms.log_likelihood - terms.kl).detach().sum()
+        history.train.append(total.item() / len(x))
+        postfix = {"train": f"{history.train[-1]:.1f}"}
+        if test is not None:
+            history.test.append(negative_elbo(model, *test))
+            postfix["test"] = f"{history.test[-1]:.1f}"
+        bar.set_postfix(postfix)
+    return history
+
+
+def latent_grid(n: int) -> torch.Tensor:
+    """An n × n grid of 2-D codes at evenly spaced quantiles of N(0, 1): z = Φ⁻¹((i + ½)/n), i = 0..n−1.
+
+    Returns (n², 2) row by row as the picture is drawn: z₂ falls from the top row down, z₁ grows from left
+    to right. Equal steps in probability, not in z, so the grid covers the prior where its mass is.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (codes per side), got {n!r}.")
+    q = torch.distributions.Normal(0.0, 1.0).icdf((torch.arange(n) + 0.5) / n)
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")
+    return torch.stack([z1.flatten(), z2.flatten()], 1)
+
+
+@torch.no_grad()
+def manifold_grid(model: VAE, n: int = 15, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode :func:`latent_grid` with a VAE whose code is 2-D: (z (n², 2), images (n², input_size) in [0, 1]).
+
+    y: a label (int) for a conditional VAE. Draw it with :func:`aecourse.plots.show_manifold`.
+    """
+    if model.code_size != 2:
+        raise ValueError(f"manifold_grid needs a VAE with a 2-D code, this one has {model.code_size}.")
+    model.eval()
+    weight = model.decoder.layers[0].weight
+    z = latent_grid(n).to(weight.device, weight.dtype)
+    return z, torch.sigmoid(model.decode(z, y))
+
+
+def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Codes on the straight line from z_a to z_b: (1 − t)·z_a + t·z_b for t evenly spaced in [0, 1].
+
+    z_a, z_b: (K,)  ->  (steps, K), the first row z_a and the last z_b. Decode them to see the images between.
+    """
+    if z_a.dim() != 1 or z_a.shape != z_b.shape:
+        raise ValueError(f"z_a and z_b must be two codes of shape (K,), got {tuple(z_a.shape)} and {tuple(z_b.shape)}.")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps must be an int >= 2 (both ends included), got {steps!r}.")
+    t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype)[:, None]
+    return (1 - t) * z_a + t * z_b
