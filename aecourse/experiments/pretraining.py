@@ -157,6 +157,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)  # time the work, not the queueing of it
 
 
+def starting_net(stack: DeepNet | None, *, setting: str, depth: int, seed: int, config: Config,
+                 n_inputs: int = 784, device: torch.device | str = "cpu") -> DeepNet:
+    """The net a run fine-tunes: ``depth`` hidden layers of ``config.hidden`` units with the seed's random
+    weights, its hidden layers then overwritten by the first ``depth`` layers of ``stack`` (None: none are).
+
+    With one seed, every method starts from the same random output layer. Raises ValueError if the stack
+    has fewer than ``depth`` layers.
+    """
+    if stack is not None and stack.depth < depth:
+        raise ValueError(f"The pretrained stack has {stack.depth} layers; a net of depth {depth} needs {depth}.")
+    seed_everything(seed)
+    net = DeepNet([n_inputs] + [config.hidden] * depth, activation=SETTINGS[setting].activation).to(device)
+    if stack is not None:
+        for layer, pretrained in zip(net.hidden, stack.hidden):
+            layer.load_state_dict(pretrained.state_dict())
+    return net
+
+
 def pretrained_stack(train_x: torch.Tensor, *, setting: str, method: str, seed: int, depth: int,
                      config: Config) -> tuple[DeepNet | None, float]:
     """The hidden layers that every run of (setting, method, seed) starts from, and the seconds they took.
@@ -172,8 +190,8 @@ def pretrained_stack(train_x: torch.Tensor, *, setting: str, method: str, seed: 
     if method == "none":
         return None, 0.0
     s = SETTINGS[setting]
-    seed_everything(seed)
-    stack = DeepNet([train_x[0].numel()] + [config.hidden] * depth, activation=s.activation).to(train_x.device)
+    stack = starting_net(None, setting=setting, depth=depth, seed=seed, config=config,
+                         n_inputs=train_x[0].numel(), device=train_x.device)
     _sync(train_x.device)
     start = time.perf_counter()
     pretrain(stack, train_x, epochs=config.pretrain_epochs, lr=s.pretrain_lr, batch_size=s.batch_size,
@@ -201,13 +219,8 @@ def run_one(data, *, dataset: str, setting: str, depth: int, method: str, seed: 
     if method != "none" and stack is None:
         stack, pretrain_seconds = pretrained_stack(train_x, setting=setting, method=method, seed=seed,
                                                    depth=depth, config=config)
-    if stack is not None and stack.depth < depth:
-        raise ValueError(f"The pretrained stack has {stack.depth} layers; a net of depth {depth} needs {depth}.")
-    seed_everything(seed)
-    net = DeepNet([train_x[0].numel()] + [config.hidden] * depth, activation=s.activation).to(dev)
-    if method != "none":
-        for layer, pretrained in zip(net.hidden, stack.hidden):
-            layer.load_state_dict(pretrained.state_dict())
+    net = starting_net(stack if method != "none" else None, setting=setting, depth=depth, seed=seed,
+                       config=config, n_inputs=train_x[0].numel(), device=dev)
     _sync(dev)
     start = time.perf_counter()
     history = fine_tune(net, train_x, train_y, epochs=config.finetune_epochs, lr=s.finetune_lr,
