@@ -114,6 +114,25 @@ def translate(model: Seq2Seq, sentences: list[str], src_vocab: Vocab, tgt_vocab:
 
 # --- evaluation -------------------------------------------------------------------------------------
 
+@torch.no_grad()
+def attention_examples(model: Seq2Seq, sentences: list[str], src_vocab: Vocab, tgt_vocab: Vocab, max_len: int = 20):
+    """Greedy translations of a few normalised sentences with their attention, ready for
+    :func:`aecourse.plots.show_attention`: a list of (source tokens, output tokens, weights (T, S)), where
+    both token lists end with ``<eos>`` (the encoder reads it; the decoder writes it, unless it ran out of
+    max_len) and row t of weights is output token t's attention over the source. Needs an attention model.
+    """
+    if not getattr(model.decoder, "attend", None):
+        raise ValueError("attention_examples needs a model with attention: Seq2Seq(..., attention=True).")
+    src, lengths = to_tensor(sentences, src_vocab, next(model.parameters()).device)
+    tokens, weights = greedy_decode(model, src, lengths, max_len)
+    examples = []
+    for row, n, w in zip(tokens.tolist(), lengths.tolist(), weights):
+        t = row.index(EOS_INDEX) + 1 if EOS_INDEX in row else len(row)
+        source = [src_vocab.tokens[i] for i in src[len(examples), :n].tolist()]
+        examples.append((source, [tgt_vocab.tokens[i] for i in row[:t]], w[:t, :n].cpu()))
+    return examples
+
+
 def bleu(hypotheses: list[str], references: list[str]) -> float:
     """Corpus BLEU (0–100) by sacrebleu, one reference per hypothesis.
 

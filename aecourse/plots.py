@@ -212,3 +212,34 @@ def show_manifold(images, z, title: str = "", size: float = 6.0):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def show_attention(examples, ncols: int = 2, size: float = 0.42):
+    """Attention heat-maps, one panel per sentence: which source token each output token looked at.
+
+    examples: (source tokens, output tokens, weights) triples, weights (len(output), len(source)) with
+    rows summing to 1, as :func:`aecourse.decoding.attention_examples` returns them.
+    """
+    examples = list(examples)
+    if not examples:
+        raise ValueError("show_attention needs at least one (source, output, weights) example.")
+    for source, output, weights in examples:
+        if tuple(np.shape(weights)) != (len(output), len(source)):
+            raise ValueError(f"weights must be (len(output), len(source)) = ({len(output)}, {len(source)}), "
+                             f"got {tuple(np.shape(weights))}.")
+    ncols = min(ncols, len(examples))
+    nrows = math.ceil(len(examples) / ncols)
+    width = max(len(s) for s, _, _ in examples) * size + 1.5
+    height = max(len(o) for _, o, _ in examples) * size + 1.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * width, nrows * height), squeeze=False)
+    for ax, (source, output, weights) in zip(axes.flat, examples):
+        w = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
+        ax.imshow(w, cmap="Greys", vmin=0, vmax=1)
+        ax.set_xticks(range(len(source)), source, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(len(output)), output, fontsize=8)
+        ax.set_xlabel("source (read by the encoder)", fontsize=8)
+        ax.set_ylabel("output (written by the decoder)", fontsize=8)
+    for ax in axes.flat[len(examples):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

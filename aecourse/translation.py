@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import re
 import unicodedata
 import urllib.request
@@ -301,6 +302,7 @@ def load_translation(
     valid: float = 0.1,
     test: float = 0.1,
     seed: int = 0,
+    train_size: int | None = None,
     device: torch.device | str | None = None,
     download: bool = True,
 ) -> TranslationData:
@@ -308,7 +310,9 @@ def load_translation(
 
     task: "translation" (English → French pairs) or "autoencoder" (each English sentence once, its own
     target). max_tokens: longest sentence kept, in tokens (``<eos>`` not counted). min_count: fewer
-    training occurrences make a token ``<unk>``. valid, test, seed: see :func:`split_pairs`.
+    training occurrences make a token ``<unk>``. valid, test, seed: see :func:`split_pairs`. train_size:
+    keep a random (seeded) subset of this many training pairs, to make training cheaper; the validation and
+    test pairs stay as they are, and the vocabularies come from the subset.
     Raises ValueError for a bad task or sizes, or a split left empty; DataNotFoundError without the file.
     """
     if task not in TASKS:
@@ -319,6 +323,12 @@ def load_translation(
     else:  # each English sentence once, as its own target
         pairs = list(dict.fromkeys(prepare_pairs([(eng, eng) for eng, _ in raw], max_tokens, ("eng", "eng"))))
     train, valid_pairs, test_pairs = split_pairs(pairs, valid, test, seed)
+    if train_size is not None:
+        if train_size < 1:
+            raise ValueError(f"train_size must be at least 1 (or None for all), got {train_size}.")
+        # A sample, not the first pairs: the file is sorted by sentence length. Kept in file order.
+        keep = sorted(random.Random(seed).sample(range(len(train)), min(train_size, len(train))))
+        train = [train[i] for i in keep]
     if not train or not valid_pairs or not test_pairs:
         raise ValueError(f"A split is empty (train {len(train)}, valid {len(valid_pairs)}, test {len(test_pairs)} "
                          f"pairs): raise max_tokens or the fractions.")

@@ -334,3 +334,84 @@ def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 8) -> torch.T
         raise ValueError(f"steps must be an int >= 2 (both ends included), got {steps!r}.")
     t = torch.linspace(0, 1, steps, device=z_a.device, dtype=z_a.dtype)[:, None]
     return (1 - t) * z_a + t * z_b
+
+
+# --- codes and images of any autoencoder -------------------------------------------------------
+
+@torch.no_grad()
+def codes_of(model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The codes a decoder is trained on, for grey images x (N, ...) in [0, 1]  ->  (N, K).
+
+    A plain autoencoder (anything with ``encode(x) -> h``): h itself. A :class:`VAE`: one draw
+    z ~ q(z|x) of x binarized, as in training (for a conditional VAE, give its labels to ``model.encode``
+    yourself). generator: for the binarization and the draw, to make them repeatable.
+    """
+    if not isinstance(model, VAE):
+        model.eval()
+        return model.encode(x)
+    model.eval()
+    return reparameterize(*model.encode(binarize(x, generator)), generator)
+
+
+@torch.no_grad()
+def decode_images(model: nn.Module, z: torch.Tensor, y=None) -> torch.Tensor:
+    """What a decoder makes of codes z (N, K): pixel intensities in [0, 1], (N, d).
+
+    For a :class:`VAE`, sigmoid of its logits (the pixel probabilities, the mean of p(x|z)); y: labels for a
+    conditional VAE. For a plain autoencoder, ``model.decode(z)`` (its decoder ends in a sigmoid).
+    """
+    model.eval()
+    if isinstance(model, VAE):
+        return torch.sigmoid(model.decode(z, y))
+    if y is not None:
+        raise ValueError("Only a conditional VAE takes labels y.")
+    return model.decode(z)
+
+
+# --- holes in a code space -----------------------------------------------------------------------
+
+def gaussian_like(codes: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n random codes from the Gaussian with the mean and covariance of ``codes``: the fairest way to draw
+    random codes for a plain autoencoder, whose codes follow no distribution chosen in advance.
+
+    codes: (N, K) with N > K  ->  (n, K). Raises ValueError for a shape that has no full-rank covariance.
+    """
+    if codes.dim() != 2 or len(codes) <= codes.shape[1]:
+        raise ValueError(f"codes must be (N, K) with more codes than units, N > K; got {tuple(codes.shape)}.")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}.")
+    c = codes.double()
+    chol = torch.linalg.cholesky(torch.cov(c.T))  # covariance = L Lᵀ, so mean + L ε has that covariance
+    eps = _noise(torch.randn, (n, codes.shape[1]), c, generator)
+    return (c.mean(0) + eps @ chol.T).to(codes.dtype)
+
+
+def in_hole(random_codes: torch.Tensor, train_codes: torch.Tensor, test_codes: torch.Tensor,
+            quantile: float = 0.99) -> torch.Tensor:
+    """Which random codes fall in a hole of the code space: farther from every training code than all but a
+    ``1 − quantile`` share of the test images' codes are.
+
+    random_codes: (M, K); train_codes: (N, K), the codes the decoder was trained on; test_codes: (T, K), codes
+    of held-out images, which set the scale of "near"  ->  (M,) bool. If random codes were distributed like
+    real codes, about 1 − quantile of them (1%) would be flagged. Raises ValueError for codes of different
+    widths or a quantile outside (0, 1).
+    """
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}.")
+    if any(c.dim() != 2 for c in (random_codes, train_codes, test_codes)) or not (
+            random_codes.shape[1] == train_codes.shape[1] == test_codes.shape[1]):
+        raise ValueError(f"codes must all be (N, K) with the same K, got {tuple(random_codes.shape)}, "
+                         f"{tuple(train_codes.shape)} and {tuple(test_codes.shape)}.")
+    train = train_codes.double()
+
+    def nearest(c: torch.Tensor) -> torch.Tensor:  # distance from each code to its nearest training code
+        return torch.cat([torch.cdist(part.double(), train).min(1).values for part in c.split(1024)])
+
+    return nearest(random_codes) > torch.quantile(nearest(test_codes), quantile)
+
+
+def hole_fraction(random_codes: torch.Tensor, train_codes: torch.Tensor, test_codes: torch.Tensor,
+                  quantile: float = 0.99) -> float:
+    """The share of random codes that fall in a hole (see :func:`in_hole`): about 1 − quantile for codes drawn
+    like the real ones, more where the random codes go where the training codes do not."""
+    return in_hole(random_codes, train_codes, test_codes, quantile).double().mean().item()

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
 
-from aecourse.decoding import (baseline_translations, beam_search, bleu, encode_sentences, greedy_decode,
+from aecourse.decoding import (attention_examples, baseline_translations, beam_search, bleu, encode_sentences, greedy_decode,
                                nearest_neighbours, project_2d, token_accuracy_by_length, translate)
 from aecourse.seq2seq import Seq2Seq
 from aecourse.translation import EOS_INDEX, PAD_INDEX, SOS_INDEX, Vocab, to_tensor
@@ -151,6 +151,24 @@ def test_translate_decodes_strings_greedy_or_by_beam():
     beam = [tgt_vocab.decode(r) for r in beam_search(model, src, lengths, 3, 8)]
     assert translate(model, sentences, src_vocab, tgt_vocab, beam_width=3, max_len=8) == beam
     assert all(isinstance(s, str) and "<eos>" not in s for s in greedy)
+
+
+def test_attention_examples_trim_to_the_tokens_read_and_written():
+    src_vocab = Vocab(["<pad>", "<sos>", "<eos>", "<unk>"] + [f"e{i}" for i in range(8)])
+    tgt_vocab = Vocab(["<pad>", "<sos>", "<eos>", "<unk>"] + [f"f{i}" for i in range(5)])
+    model = sharp_model(21)
+    sentences = ["e1 e2 e3", "e4", "e5 e6 unknown e7"]
+    examples = attention_examples(model, sentences, src_vocab, tgt_vocab, max_len=8)
+    src, lengths = to_tensor(sentences, src_vocab)
+    tokens, weights = greedy_decode(model, src, lengths, 8)
+    for (source, output, w), sentence, row, full in zip(examples, sentences, rows(tokens), weights):
+        assert source == [t if t in src_vocab.index else "<unk>" for t in sentence.split()] + ["<eos>"]
+        assert output == [tgt_vocab.tokens[i] for i in row]
+        assert w.shape == (len(output), len(source))
+        assert torch.allclose(w.sum(1), torch.ones(len(output)))  # nothing lost on padding
+        assert torch.equal(w, full[: len(output), : len(source)])
+    with pytest.raises(ValueError, match="attention=True"):
+        attention_examples(sharp_model(5, attention=False), sentences, src_vocab, tgt_vocab)
 
 
 # --- BLEU, baselines and accuracy ----------------------------------------------------------------------

@@ -192,3 +192,22 @@ def test_show_manifold_refuses_a_grid_that_is_not_square():
         plots.show_manifold(torch.rand(8, 16), torch.zeros(8, 2))
     with pytest.raises(ValueError, match=r"codes of shape \(9, 3\)"):
         plots.show_manifold(torch.rand(9, 16), torch.zeros(9, 3))
+
+
+def test_show_attention_labels_source_and_output_tokens():
+    w1 = torch.softmax(torch.randn(3, 4), dim=1)
+    w2 = torch.softmax(torch.randn(2, 2), dim=1)
+    fig = plots.show_attention([(["a", "b", "c", "<eos>"], ["x", "y", "<eos>"], w1), (["d", "<eos>"], ["z", "<eos>"], w2)])
+    first, second = fig.axes
+    np.testing.assert_allclose(shown(first), w1.numpy())
+    assert [t.get_text() for t in first.get_xticklabels()] == ["a", "b", "c", "<eos>"]
+    assert [t.get_text() for t in first.get_yticklabels()] == ["x", "y", "<eos>"]
+    assert [t.get_text() for t in second.get_yticklabels()] == ["z", "<eos>"]
+    plt.close(fig)
+
+
+def test_show_attention_refuses_weights_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="len\\(output\\), len\\(source\\)"):
+        plots.show_attention([(["a", "<eos>"], ["x", "<eos>"], torch.ones(2, 3) / 3)])
+    with pytest.raises(ValueError, match="at least one"):
+        plots.show_attention([])

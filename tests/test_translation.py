@@ -289,6 +289,20 @@ def test_load_translation_on_a_small_file(tmp_path, monkeypatch):
     assert set(data.test.source) <= set(auto.test.source) and not set(auto.test.source) & train_english
 
 
+def test_load_translation_can_keep_a_random_subset_of_the_training_pairs(tmp_path, monkeypatch):
+    write_pairs(tmp_path, LINES + many_lines(400))
+    monkeypatch.setenv("AECOURSE_DATA", str(tmp_path))
+    whole = load_translation(max_tokens=8, min_count=1, seed=1)
+    part = load_translation(max_tokens=8, min_count=1, seed=1, train_size=50)
+    pairs = list(zip(part.train.source, part.train.target))
+    assert len(pairs) == 50 and set(pairs) <= set(zip(whole.train.source, whole.train.target))
+    assert pairs != list(zip(whole.train.source, whole.train.target))[:50]  # a sample, not the (shortest) head
+    assert part.valid.source == whole.valid.source and part.test.source == whole.test.source
+    assert set(part.src_vocab.tokens[4:]) == {w for s in part.train.source for w in s.split()}
+    assert load_translation(max_tokens=8, min_count=1, seed=1, train_size=50).train.source == part.train.source
+    assert load_translation(max_tokens=8, min_count=1, seed=1, train_size=10**6).train.source == whole.train.source
+
+
 def test_load_translation_refuses_bad_arguments(tmp_path, monkeypatch):
     write_pairs(tmp_path, LINES)
     monkeypatch.setenv("AECOURSE_DATA", str(tmp_path))
@@ -296,6 +310,8 @@ def test_load_translation_refuses_bad_arguments(tmp_path, monkeypatch):
         load_translation("summarisation")
     with pytest.raises(ValueError, match="A split is empty"):
         load_translation(max_tokens=2)  # 12 lines leave no validation or test sentence
+    with pytest.raises(ValueError, match="train_size must be at least 1"):
+        load_translation(train_size=0)
 
 
 @pytest.mark.skipif(not SHARED_PAIRS.is_file(), reason="the shared eng-fra.txt is not here")

@@ -14,9 +14,10 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from aecourse import vae
 from aecourse.data import load_images
-from aecourse.vae import (VAE, ConditionalVAE, bernoulli_log_likelihood, binarize, elbo, gaussian_kl, interpolate,
-                          iwae_bound, latent_grid, log_importance_weights, manifold_grid, negative_elbo,
-                          reparameterize, train_vae)
+from aecourse.models import Autoencoder
+from aecourse.vae import (VAE, ConditionalVAE, bernoulli_log_likelihood, binarize, codes_of, decode_images, elbo,
+                          gaussian_kl, gaussian_like, hole_fraction, in_hole, interpolate, iwae_bound, latent_grid,
+                          log_importance_weights, manifold_grid, negative_elbo, reparameterize, train_vae)
 
 TIGHT = dict(rtol=1e-10, atol=1e-10)
 REAL_MNIST_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
@@ -411,3 +412,70 @@ def test_interpolate_walks_the_straight_line():
         interpolate(a, b[:2])
     with pytest.raises(ValueError, match="steps must be an int >= 2"):
         interpolate(a, b, steps=1)
+
+
+# --- holes in a code space -----------------------------------------------------------------------
+
+def test_gaussian_like_matches_the_mean_and_covariance_of_the_codes():
+    g = gen(40)
+    mix = torch.tensor([[2.0, 0.0, 0.0], [1.5, 0.5, 0.0], [0.0, 0.0, 3.0]])
+    codes = torch.randn(5000, 3, generator=g, dtype=torch.float64) @ mix.double().T + torch.tensor([1.0, -2.0, 5.0]).double()
+    samples = gaussian_like(codes, 200_000, generator=gen(41))
+    assert samples.shape == (200_000, 3) and samples.dtype == torch.float64
+    torch.testing.assert_close(samples.mean(0), codes.mean(0), atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(samples.T), torch.cov(codes.T), atol=0.06, rtol=0.01)
+    assert torch.equal(gaussian_like(codes, 5, gen(42)), gaussian_like(codes, 5, gen(42)))
+    with pytest.raises(ValueError, match=r"more codes than units, N > K; got \(3, 3\)"):
+        gaussian_like(codes[:3], 5)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        gaussian_like(codes, 0)
+
+
+def test_hole_fraction_counts_random_codes_far_from_every_training_code():
+    train = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    test = torch.tensor([[0.1, 0.0], [1.0, 0.2], [0.0, 0.9], [0.05, 0.05]])  # nearest distances 0.1, 0.2, 0.1, 0.07
+    near = torch.quantile(torch.tensor([0.1, 0.2, 0.1, math.hypot(0.05, 0.05)]).double(), 0.5)  # 0.1
+    random = torch.tensor([[0.0, 0.05], [0.5, 0.5], [1.0, 0.15], [3.0, 3.0]])  # 0.05, 0.71, 0.15, 3.6
+    assert near.item() == pytest.approx(0.1)
+    assert in_hole(random, train, test, quantile=0.5).tolist() == [False, True, True, True]  # farther than 0.1
+    assert hole_fraction(random, train, test, quantile=0.5) == 0.75
+    assert hole_fraction(random, train, test, quantile=0.99) == 0.5  # 'near' is now 0.197: 0.71 and 3.6
+    with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
+        hole_fraction(random, train, test, quantile=1.0)
+    with pytest.raises(ValueError, match="same K"):
+        hole_fraction(random[:, :1], train, test)
+
+
+def test_codes_drawn_like_the_data_have_about_one_percent_in_holes():
+    g = gen(43)
+    train, test, like = (torch.randn(n, 2, generator=g) for n in (3000, 2000, 2000))
+    assert hole_fraction(like, train, test) < 0.03
+    assert hole_fraction(3 * like, train, test) > 0.3  # too wide: many land where no training code is
+
+
+# --- codes and images of any autoencoder -------------------------------------------------------
+
+def test_codes_of_a_vae_are_draws_for_binarized_images_and_of_an_autoencoder_its_codes():
+    torch.manual_seed(44)
+    x = torch.rand(6, 1, 3, 4, generator=gen(45))
+    model = VAE([12, 8, 3])
+    g = gen(46)
+    mu, logvar = model.encode(binarize(x, g))
+    expected = reparameterize(mu, logvar, g)  # the same generator, used in the same order
+    torch.testing.assert_close(codes_of(model, x, gen(46)), expected.detach())
+    assert not torch.equal(codes_of(model, x, gen(47)), expected)
+    ae = Autoencoder([12, 8, 3])
+    torch.testing.assert_close(codes_of(ae, x), ae.encode(x).detach())
+    assert not codes_of(ae, x).requires_grad
+
+
+def test_decode_images_gives_pixel_intensities_for_both_kinds():
+    torch.manual_seed(48)
+    z = torch.randn(5, 3)
+    model, ae = VAE([12, 8, 3]), Autoencoder([12, 8, 3])
+    torch.testing.assert_close(decode_images(model, z), torch.sigmoid(model.decode(z)).detach())
+    torch.testing.assert_close(decode_images(ae, z), ae.decode(z).detach())
+    cvae = ConditionalVAE([12, 8, 3], n_classes=4)
+    torch.testing.assert_close(decode_images(cvae, z, 2), torch.sigmoid(cvae.decode(z, 2)).detach())
+    with pytest.raises(ValueError, match="Only a conditional VAE takes labels"):
+        decode_images(ae, z, 2)
