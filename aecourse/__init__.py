@@ -5,8 +5,9 @@ Each module serves the chapters with one concern: ``settings`` (device, seed, pr
 (reconstruction_loss), ``training`` (fit), ``plots``, ``pca`` (chapter 1), ``number_system`` (chapter 2),
 ``convolution``, ``conv_models`` and ``widgets`` (chapter 3), ``corruptions``, ``regularizers`` and ``probes``
 (chapter 4), ``pretraining``, ``rotation`` and ``experiments.pretraining`` (chapter 5), ``translation``,
-``seq2seq`` and ``decoding`` (chapter 6), ``vae`` (chapter 7), ``checks`` (exercise checkers) and
-``notebooks`` (executing and checking the chapters).
+``seq2seq`` and ``decoding`` (chapter 6), ``vae`` (chapter 7), ``anomaly``, ``imputation``, ``inpainting``,
+``newsgroups`` and ``retrieval`` (chapter 8), ``checks`` (exercise checkers) and ``notebooks`` (executing and
+checking the chapters).
 """
 
 __version__ = "0.1.0"

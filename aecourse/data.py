@@ -49,6 +49,29 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "aecourse"
 
 
+def find_file(relative: Path, fetch, not_found_message, download: bool = True, errors=(OSError,)) -> Path:
+    """A one-file data set (the text corpora): ``data_root() / relative``, else its copy in the cache, else
+    ``fetch(target)`` downloads it to ``target = cache_root() / relative`` (never into the data folder, which
+    may be read-only). fetch must leave no file under the target's name when it fails.
+
+    not_found_message(root, reason) -> str: the DataNotFoundError's text, raised when the file is nowhere
+    and ``download`` is False or fetch raises one of ``errors`` (URLError is an OSError).
+    """
+    root = data_root()
+    for path in (root / relative, cache_root() / relative):
+        if path.is_file():
+            return path
+    if not download:
+        raise DataNotFoundError(not_found_message(root, "downloading is switched off"))
+    target = cache_root() / relative
+    try:
+        fetch(target)
+    except errors as err:
+        first_line = (str(err).splitlines() or ["no message"])[0]
+        raise DataNotFoundError(not_found_message(root, f"{type(err).__name__}: {first_line}")) from err
+    return target
+
+
 @dataclass
 class ImageData:
     """Train and test images with labels, all on one device.

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from .data import DataNotFoundError, cache_root, data_root
+from .data import find_file
 
 URL = "https://download.pytorch.org/tutorial/data.zip"  # holds data/eng-fra.txt, the tutorial's cut
 FILE = Path("translation") / "eng-fra.txt"
@@ -95,31 +95,23 @@ def _not_found_message(root: Path, reason: str) -> str:
     )
 
 
+def _fetch(target: Path) -> None:
+    """Download the tutorial's data.zip and store its data/eng-fra.txt as target, written whole then renamed."""
+    with urllib.request.urlopen(URL, timeout=60) as response:
+        text = zipfile.ZipFile(io.BytesIO(response.read())).read("data/eng-fra.txt")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")  # never a half file under the real name
+    partial.write_bytes(text)
+    partial.replace(target)
+
+
 def translation_file(download: bool = True) -> Path:
     """Where eng-fra.txt is: under ``data_root()``, else in the cache, else downloaded into the cache.
 
     Raises DataNotFoundError, naming the file and the folder to put it in, when it is nowhere and
     cannot be downloaded (``download=False`` or no network).
     """
-    root = data_root()
-    for path in (root / FILE, cache_root() / FILE):
-        if path.is_file():
-            return path
-    if not download:
-        raise DataNotFoundError(_not_found_message(root, "downloading is switched off"))
-    target = cache_root() / FILE
-    try:
-        with urllib.request.urlopen(URL, timeout=60) as response:
-            archive = zipfile.ZipFile(io.BytesIO(response.read()))
-        text = archive.read("data/eng-fra.txt")
-    except (OSError, zipfile.BadZipFile, KeyError) as err:  # URLError is an OSError
-        first_line = (str(err).splitlines() or ["no message"])[0]
-        raise DataNotFoundError(_not_found_message(root, f"{type(err).__name__}: {first_line}")) from err
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")  # written whole, then renamed: never a half file under the real name
-    partial.write_bytes(text)
-    partial.replace(target)
-    return target
+    return find_file(FILE, _fetch, _not_found_message, download, errors=(OSError, zipfile.BadZipFile, KeyError))
 
 
 def read_pairs(path: Path | str | None = None, download: bool = True) -> list[tuple[str, str]]:

@@ -1,0 +1,91 @@
+"""aecourse.inpainting: patches inside the image and reproducible, errors and the mean-image baseline by
+hand on small tensors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aecourse.inpainting import hide_patch, mean_fill, patch_error
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_hide_patch_hides_one_square_inside_each_image():
+    x = 0.5 + 0.5 * torch.rand(300, 3, 7, 9, generator=gen(1))  # no zeros before hiding
+    out, mask = hide_patch(x, 4, gen(2))
+    assert mask.shape == (300, 1, 7, 9) and mask.dtype == torch.bool
+    assert torch.equal(mask.flatten(1).sum(1), torch.full((300,), 16))
+    for m in mask[:, 0]:
+        r, c = m.nonzero(as_tuple=True)
+        # a 4 × 4 square: its rows and columns are 4 consecutive indices each, inside the 7 × 9 image
+        assert r.max() - r.min() == 3 and c.max() - c.min() == 3
+        assert r.min() >= 0 and r.max() <= 6 and c.min() >= 0 and c.max() <= 8
+    hidden = mask.expand_as(x)
+    assert torch.equal(out[hidden], torch.zeros(300 * 3 * 16)) and torch.equal(out[~hidden], x[~hidden])
+    # All (7 − 4 + 1) × (9 − 4 + 1) = 24 positions occur among 300 draws (each misses with prob. ~3e-6).
+    corners = {(int(m.nonzero()[0, 0]), int(m.nonzero()[0, 1])) for m in mask[:, 0]}
+    assert corners == {(r, c) for r in range(4) for c in range(6)}
+
+
+def test_hide_patch_is_reproducible_and_takes_a_fill():
+    x = torch.rand(5, 1, 6, 6, generator=gen(3))
+    a, ma = hide_patch(x, 2, gen(4), fill=0.7)
+    b, mb = hide_patch(x, 2, gen(4), fill=0.7)
+    assert torch.equal(a, b) and torch.equal(ma, mb)
+    assert torch.equal(a[ma.expand_as(a)], torch.full((5 * 4,), 0.7))
+    assert not torch.equal(hide_patch(x, 2, gen(5))[1], ma)  # another seed, other patches (seeded: fixed)
+    full, mfull = hide_patch(x, 6, gen(6))  # size = H = W: the whole image
+    assert mfull.all() and (full == 0).all()
+
+
+@pytest.mark.parametrize("size", [0, 7, -1, 2.0, True])
+def test_hide_patch_rejects_bad_sizes(size):
+    with pytest.raises(ValueError, match="size must be an int"):
+        hide_patch(torch.rand(2, 1, 6, 7), size)
+
+
+def test_hide_patch_rejects_non_images():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        hide_patch(torch.rand(2, 36), 2)
+
+
+def test_patch_error_by_hand():
+    x = torch.zeros(2, 1, 2, 2)
+    out = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[1.0, 1.0], [9.0, 9.0]]]])
+    mask = torch.tensor([[[[True, True], [False, False]]], [[[True, False], [False, False]]]])
+    # image 0: (1 + 4) / 2 = 2.5; image 1: 1 / 1 = 1; overall (1 + 4 + 1) / 3 = 2
+    assert torch.allclose(patch_error(x, out, mask, per_image=True), torch.tensor([2.5, 1.0]))
+    assert patch_error(x, out, mask).item() == pytest.approx(2.0)
+    # Channels: the mask applies to both, and the error is averaged over channels too.
+    x2, out2 = torch.zeros(1, 2, 1, 2), torch.tensor([[[[3.0, 100.0]], [[1.0, 100.0]]]])
+    assert patch_error(x2, out2, torch.tensor([[[[True, False]]]])).item() == pytest.approx(5.0)
+
+
+def test_patch_error_bad_input():
+    x, mask = torch.zeros(2, 1, 3, 3), torch.zeros(2, 1, 3, 3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="at least one hidden"):
+        patch_error(x, x, mask)
+    with pytest.raises(ValueError, match="mask must be a bool"):
+        patch_error(x, x, mask.float())
+    with pytest.raises(ValueError, match="same shape"):
+        patch_error(x, torch.zeros(2, 1, 3, 4), mask)
+
+
+def test_mean_fill_pastes_the_mean_image_into_the_patch_only():
+    train = torch.rand(10, 1, 5, 5, generator=gen(7))
+    x = torch.rand(4, 1, 5, 5, generator=gen(8))
+    hidden, mask = hide_patch(x, 3, gen(9))
+    mean = train.mean(0)
+    filled = mean_fill(hidden, mask, mean)
+    m = mask.expand_as(x)
+    assert torch.equal(filled[~m], x[~m])
+    assert torch.equal(filled[m], mean.expand_as(x)[m])
+    assert torch.equal(mean_fill(hidden, mask, mean[None]), filled)
+    # The baseline's error is the mean squared distance of the hidden pixels from the mean image.
+    expected = ((x - mean).pow(2)[m]).mean()
+    assert patch_error(x, filled, mask).item() == pytest.approx(expected.item())
+    with pytest.raises(ValueError, match="mean_image must have shape"):
+        mean_fill(hidden, mask, torch.zeros(1, 4, 4))
