@@ -49,26 +49,37 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "aecourse"
 
 
-def find_file(relative: Path, fetch, not_found_message, download: bool = True, errors=(OSError,)) -> Path:
+def find_file(relative: Path, fetch, title: str, contents: str, download: bool = True, errors=(OSError,)) -> Path:
     """A one-file data set (the text corpora): ``data_root() / relative``, else its copy in the cache, else
     ``fetch(target)`` downloads it to ``target = cache_root() / relative`` (never into the data folder, which
     may be read-only). fetch must leave no file under the target's name when it fails.
 
-    not_found_message(root, reason) -> str: the DataNotFoundError's text, raised when the file is nowhere
-    and ``download`` is False or fetch raises one of ``errors`` (URLError is an OSError).
+    title ("The English–French pairs") and contents (what the file holds and where it comes from) make the
+    DataNotFoundError's message, raised when the file is nowhere and ``download`` is False or fetch raises one
+    of ``errors`` (URLError is an OSError).
     """
     root = data_root()
     for path in (root / relative, cache_root() / relative):
         if path.is_file():
             return path
+
+    def not_found(reason: str) -> DataNotFoundError:
+        where = "set by AECOURSE_DATA" if os.environ.get("AECOURSE_DATA") else "the default; set AECOURSE_DATA to change it"
+        folder = root / relative.parent
+        return DataNotFoundError(
+            f"{title} {relative.name} is not in {folder} ({where}) and could not be downloaded ({reason}).\n"
+            f"Put {relative.name} ({contents}) into {folder}, or point AECOURSE_DATA at a folder that has "
+            f"{relative.as_posix()} (for example: export AECOURSE_DATA=../shared/data), or run once with a network "
+            "connection to download it.")
+
     if not download:
-        raise DataNotFoundError(not_found_message(root, "downloading is switched off"))
+        raise not_found("downloading is switched off")
     target = cache_root() / relative
     try:
         fetch(target)
     except errors as err:
         first_line = (str(err).splitlines() or ["no message"])[0]
-        raise DataNotFoundError(not_found_message(root, f"{type(err).__name__}: {first_line}")) from err
+        raise not_found(f"{type(err).__name__}: {first_line}") from err
     return target
 
 

@@ -26,7 +26,6 @@ by the settings and the archive: later loads take well under a second.
 from __future__ import annotations
 
 import hashlib
-import os
 import tarfile
 import urllib.request
 from dataclasses import dataclass
@@ -44,17 +43,6 @@ _FORMAT = 1  # bump when the cached .pt files change meaning
 
 
 # --- finding the archive -------------- ----------------------------------------------------------------
-
-def _not_found_message(root: Path, reason: str) -> str:
-    where = "set by AECOURSE_DATA" if os.environ.get("AECOURSE_DATA") else "the default; set AECOURSE_DATA to change it"
-    return (
-        f"The 20 Newsgroups archive {FILE.name} is not in {root / FILE.parent} ({where}) and could not be "
-        f"downloaded ({reason}).\nPut {FILE.name} (from {URL}, holding 20news-bydate-train/<group>/<id> and "
-        f"20news-bydate-test/<group>/<id>) into {root / FILE.parent}, or point AECOURSE_DATA at a folder that has "
-        f"{FILE.as_posix()} (for example: export AECOURSE_DATA=../shared/data), or run once with a network "
-        "connection to download it."
-    )
-
 
 def _download(url: str, target: Path) -> None:
     """Fetch url into target, written whole and then renamed, so a failed download leaves no file."""
@@ -78,8 +66,9 @@ def newsgroups_archive(download: bool = True) -> Path:
     Raises DataNotFoundError, naming the file and the folder to put it in, when it is nowhere and
     cannot be downloaded (``download=False`` or no network).
     """
-    return find_file(FILE, lambda target: _download(URL, target), _not_found_message, download,
-                     errors=(OSError, tarfile.TarError, EOFError))
+    return find_file(FILE, lambda target: _download(URL, target), "The 20 Newsgroups archive",
+                     f"from {URL}, holding 20news-bydate-train/<group>/<id> and 20news-bydate-test/<group>/<id>",
+                     download, errors=(OSError, tarfile.TarError, EOFError))
 
 
 def _fingerprint(archive: Path) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import random
 import re
 import unicodedata
@@ -85,16 +84,6 @@ def normalize(text: str, language: str) -> str:
 
 # --- reading ----------------------------------------------------------------------------------------
 
-def _not_found_message(root: Path, reason: str) -> str:
-    where = "set by AECOURSE_DATA" if os.environ.get("AECOURSE_DATA") else "the default; set AECOURSE_DATA to change it"
-    return (
-        f"The English–French pairs {FILE.name} are not in {root / FILE.parent} ({where}) and could not be "
-        f"downloaded ({reason}).\nPut {FILE.name} (one 'English<TAB>French' pair per line, e.g. data/eng-fra.txt "
-        f"from {URL}) into {root / FILE.parent}, or point AECOURSE_DATA at a folder that has {FILE.as_posix()} "
-        "(for example: export AECOURSE_DATA=../shared/data), or run once with a network connection to download it."
-    )
-
-
 def _fetch(target: Path) -> None:
     """Download the tutorial's data.zip and store its data/eng-fra.txt as target, written whole then renamed."""
     with urllib.request.urlopen(URL, timeout=60) as response:
@@ -111,7 +100,9 @@ def translation_file(download: bool = True) -> Path:
     Raises DataNotFoundError, naming the file and the folder to put it in, when it is nowhere and
     cannot be downloaded (``download=False`` or no network).
     """
-    return find_file(FILE, _fetch, _not_found_message, download, errors=(OSError, zipfile.BadZipFile, KeyError))
+    return find_file(FILE, _fetch, "The English–French pairs",
+                     f"one 'English<TAB>French' pair per line, e.g. data/eng-fra.txt from {URL}", download,
+                     errors=(OSError, zipfile.BadZipFile, KeyError))
 
 
 def read_pairs(path: Path | str | None = None, download: bool = True) -> list[tuple[str, str]]:

@@ -274,7 +274,6 @@ def test_find_file_looks_in_the_data_folder_then_the_cache_then_fetches_into_the
     monkeypatch.setenv("AECOURSE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     relative = Path("corpus") / "text.txt"
-    message = lambda root, reason: f"put text.txt into {root}: {reason}"  # noqa: E731
     fetched = []
 
     def fetch(target):
@@ -282,26 +281,26 @@ def test_find_file_looks_in_the_data_folder_then_the_cache_then_fetches_into_the
         target.parent.mkdir(parents=True)
         target.write_text("fetched")
 
-    assert data.find_file(relative, fetch, message) == cache_root() / relative  # nowhere yet: fetched
+    assert data.find_file(relative, fetch, "The corpus", "one sentence per line") == cache_root() / relative  # nowhere yet: fetched
     assert fetched == [cache_root() / relative] and (cache_root() / relative).read_text() == "fetched"
-    assert data.find_file(relative, fetch, message, download=False) == cache_root() / relative  # cached: no fetch
+    assert data.find_file(relative, fetch, "The corpus", "one sentence per line", download=False) == cache_root() / relative  # cached: no fetch
     (tmp_path / "data" / "corpus").mkdir(parents=True)
     (tmp_path / "data" / relative).write_text("local")
-    assert data.find_file(relative, fetch, message) == tmp_path / "data" / relative  # the data folder comes first
+    assert data.find_file(relative, fetch, "The corpus", "one sentence per line") == tmp_path / "data" / relative  # the data folder comes first
     assert len(fetched) == 1
 
 
 def test_find_file_says_what_to_do_when_it_cannot_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("AECOURSE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    message = lambda root, reason: f"put text.txt into {root} ({reason})"  # noqa: E731
+    message = ("The corpus", "one sentence per line")
 
     def offline(target):
         raise urllib.error.URLError("no network")
 
-    with pytest.raises(DataNotFoundError, match=r"put text.txt into .*data \(URLError: <urlopen error no network>\)"):
-        data.find_file(Path("text.txt"), offline, message)
+    with pytest.raises(DataNotFoundError, match=r"(?s)The corpus text.txt is not in .*data \(set by AECOURSE_DATA\) and could not be downloaded \(URLError: <urlopen error no network>\).*Put text.txt \(one sentence per line\)"):
+        data.find_file(Path("text.txt"), offline, *message)
     with pytest.raises(DataNotFoundError, match="downloading is switched off"):
-        data.find_file(Path("text.txt"), offline, message, download=False)
+        data.find_file(Path("text.txt"), offline, *message, download=False)
     with pytest.raises(ValueError, match="not ours"):  # errors other than the listed ones are not hidden
-        data.find_file(Path("text.txt"), lambda target: (_ for _ in ()).throw(ValueError("not ours")), message)
+        data.find_file(Path("text.txt"), lambda target: (_ for _ in ()).throw(ValueError("not ours")), *message)
