@@ -16,6 +16,7 @@ is batched with :func:`batches`: on a GPU this is far faster than a per-sample `
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 from torchvision import datasets
-from torchvision.datasets.utils import check_integrity, extract_archive
+from torchvision.datasets.utils import check_integrity
 
 # Course name -> torchvision class. The class knows its folder name and its files (name, md5).
 DATASETS = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}
@@ -129,6 +130,25 @@ def _same_file(source: Path, copy: Path) -> bool:
     return copy.is_file() and copy.stat().st_size == source.stat().st_size and copy.stat().st_mtime_ns >= source.stat().st_mtime_ns
 
 
+def _write_whole(target: Path, write) -> None:
+    """Call write(path) on a temporary name beside target, then rename it to target in one step.
+
+    Two notebooks started together both fill the cache; the rename means neither ever reads the other's
+    half-written file (torchvision would fail on it with a cryptic error).
+    """
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        write(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _gunzip(source: Path, target: Path) -> None:
+    with gzip.open(source, "rb") as packed, open(target, "wb") as out:
+        shutil.copyfileobj(packed, out)
+
+
 def _prepare_root(cls, root: Path, download: bool) -> Path:
     """A folder torchvision can load ``cls`` from, unpacking a copy of .gz-only files in the cache."""
     raw = root / cls.__name__ / "raw"
@@ -143,12 +163,13 @@ def _prepare_root(cls, root: Path, download: bool) -> Path:
         for f, md5 in cls.resources:
             unpacked = cache_raw / f.removesuffix(".gz")
             if not _same_file(raw / f, cache_raw / f):
-                shutil.copy2(raw / f, cache_raw / f)
                 unpacked.unlink(missing_ok=True)  # never serve data unpacked from another copy
+                _write_whole(cache_raw / f, lambda out: shutil.copyfile(raw / f, out))
+                shutil.copystat(raw / f, cache_raw / f)  # the mtime _same_file compares
             if not check_integrity(str(cache_raw / f), md5):
                 raise DataNotFoundError(_not_found_message(cls, root, f"{raw / f} is there but its MD5 is not {md5}: a damaged file or another version"))
             if not unpacked.is_file():
-                extract_archive(str(cache_raw / f), str(cache_raw))
+                _write_whole(unpacked, lambda out: _gunzip(cache_raw / f, out))
         return cache
     if not download:
         raise DataNotFoundError(_not_found_message(cls, root, "downloading is switched off"))

@@ -5,7 +5,8 @@ A denoising autoencoder trained to undo a *structured* corruption, a missing squ
 pixels, learns to fill holes from the context around them (the idea behind context encoders, Pathak et
 al. 2016). Chapter 8 hides one random patch per image with :func:`hide_patch`, lets a model fill it,
 scores the result on the hidden pixels only with :func:`patch_error`, and compares with the simplest
-baseline, :func:`mean_fill`: the training set's mean image pasted into the hole.
+baseline, :func:`mean_fill`: the training set's mean image pasted into the hole. To train a model to fill
+holes, :func:`patch_noise` is the corruption handed to ``aecourse.training.fit(..., noise=...)``.
 
 Images are float tensors (N, C, H, W); masks are bool (N, 1, H, W), True on hidden pixels, the same for
 every channel. Random functions take an optional ``torch.Generator``: the same generator state gives the
@@ -53,6 +54,24 @@ def hide_patch(x: torch.Tensor, size: int, generator: torch.Generator | None = N
     in_cols = (cols >= left[:, None]) & (cols < left[:, None] + size)  # (N, W)
     mask = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]  # (N, 1, H, W)
     return x.masked_fill(mask, fill), mask
+
+
+def patch_noise(size: int, generator: torch.Generator | None = None, fill: float = 0.0):
+    """The corruption for training an inpainting autoencoder: ``fit(model, x, noise=patch_noise(8))``.
+
+    Returns noise(xb): (B, C, H, W) floats  ->  the same shape, a copy of xb with one fresh random
+    size × size patch per image set to ``fill`` (:func:`hide_patch`, whose mask is dropped). Each call
+    draws new patches from ``generator`` (the global one if None), so a seeded generator gives the same
+    sequence of patches. Raises ValueError at once if size is not a positive int; size > min(H, W) is
+    refused by hide_patch when a batch comes.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}.")
+
+    def noise(xb: torch.Tensor) -> torch.Tensor:
+        return hide_patch(xb, size, generator, fill)[0]
+
+    return noise
 
 
 def patch_error(x_true: torch.Tensor, x_out: torch.Tensor, mask: torch.Tensor,

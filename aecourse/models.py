@@ -48,14 +48,23 @@ class Encoder(nn.Module):
 
     sizes: [input, hidden..., code], e.g. [784, 256, 32]. activation: after each hidden layer
     ("relu", "sigmoid", "tanh" or "linear"). code_activation: after the code layer ("linear" by default).
+    normalize_code: a batch normalisation (``nn.BatchNorm1d``) between the code layer and its activation.
+    It keeps every code unit's values spread over each batch, so a sigmoid code cannot saturate the same way
+    for every input and stay stuck there (the binary codes of chapter 8's semantic hashing); its learned
+    scale still lets the units saturate, one way for some inputs and the other way for others. Like any
+    batch normalisation it uses batch statistics in training (batches of at least 2) and running averages
+    after ``model.eval()``.
     Input (N, *shape) with prod(shape) == sizes[0] (images are flattened) -> code (N, sizes[-1]).
     """
 
-    def __init__(self, sizes, activation: str = "relu", code_activation: str = "linear"):
+    def __init__(self, sizes, activation: str = "relu", code_activation: str = "linear", normalize_code: bool = False):
         super().__init__()
         self.sizes = check_sizes(sizes)
         _activation(activation), _activation(code_activation)  # fail early on a bad name
         self.layers = _stack(self.sizes, activation, code_activation)
+        if normalize_code:
+            before_activation = len(self.layers) - (0 if code_activation == "linear" else 1)
+            self.layers.insert(before_activation, nn.BatchNorm1d(self.sizes[-1]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n_in = self.sizes[0]
@@ -97,6 +106,7 @@ class Autoencoder(nn.Module):
     evaluation (``model.eval()``) no noise is added. A noisy code rewards codes that stay far apart, as in
     the binary codes of semantic hashing (Salakhutdinov & Hinton 2009). It does not make the 8-3-8 code of
     chapter 2 reliably binary: started early, it makes two inputs share a corner.
+    normalize_code: see :class:`Encoder` (a batch normalisation before the code activation).
     forward: (N, *shape) -> x̂ of the same shape; encode: (N, *shape) -> (N, code).
     """
 
@@ -107,13 +117,14 @@ class Autoencoder(nn.Module):
         code_activation: str = "linear",
         output: str = "sigmoid",
         code_noise: float = 0.0,
+        normalize_code: bool = False,
     ):
         super().__init__()
         sizes = check_sizes(sizes)
         if code_noise < 0:
             raise ValueError(f"code_noise is a standard deviation and must be >= 0, got {code_noise}.")
         self.code_noise = float(code_noise)
-        self.encoder = Encoder(sizes, activation, code_activation)
+        self.encoder = Encoder(sizes, activation, code_activation, normalize_code)
         self.decoder = Decoder(sizes[::-1], activation, output)
 
     @property

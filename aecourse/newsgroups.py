@@ -21,6 +21,9 @@ The archive is read as it is, never unpacked (one pass over the .tar.gz takes 1â
 
 Steps 1â€“2 take ~10 s, so their result is cached (in ``cache_root()/20newsgroups/``) as a ``.pt`` file keyed
 by the settings and the archive: later loads take well under a second.
+
+Twenty colours are too many to tell apart on a 2-D map of the posts, so :func:`categories` groups the
+20 newsgroups into 6 broad topics (computers, recreation, science, politics, religion, for sale).
 """
 
 from __future__ import annotations
@@ -40,6 +43,14 @@ FILE = Path("20newsgroups") / "20news-bydate.tar.gz"
 SPLITS = {"train": "20news-bydate-train", "test": "20news-bydate-test"}
 REMOVABLE = ("headers", "footers", "quotes")
 _FORMAT = 1  # bump when the cached .pt files change meaning
+# The 20 groups in label order (sorted, as the archive's folders are read).
+GROUPS = (
+    "alt.atheism", "comp.graphics", "comp.os.ms-windows.misc", "comp.sys.ibm.pc.hardware", "comp.sys.mac.hardware",
+    "comp.windows.x", "misc.forsale", "rec.autos", "rec.motorcycles", "rec.sport.baseball", "rec.sport.hockey",
+    "sci.crypt", "sci.electronics", "sci.med", "sci.space", "soc.religion.christian", "talk.politics.guns",
+    "talk.politics.mideast", "talk.politics.misc", "talk.religion.misc",
+)
+TOPICS = ("computers", "recreation", "science", "politics", "religion", "for sale")
 
 
 # --- finding the archive -------------- ----------------------------------------------------------------
@@ -250,3 +261,35 @@ def normalize_counts(x: torch.Tensor) -> torch.Tensor:
     if len(empty):
         raise ValueError(f"Rows {empty[:10].tolist()} sum to 0 ({len(empty)} in all): drop empty documents first.")
     return x / totals
+
+
+# --- broad topics --------------------------------------------------------------------------------------
+
+def _topic(group: str) -> str | None:
+    """The broad topic of one newsgroup name, or None when it fits none."""
+    if group in ("alt.atheism", "soc.religion.christian", "talk.religion.misc"):
+        return "religion"
+    if group == "misc.forsale":
+        return "for sale"
+    for prefix, topic in (("comp.", "computers"), ("rec.", "recreation"), ("sci.", "science"),
+                          ("talk.politics.", "politics")):
+        if group.startswith(prefix):
+            return topic
+    return None
+
+
+def categories(groups) -> tuple[list[str], list[int]]:
+    """Map newsgroup names to 6 broad topics: (names, index) with index[i] the topic of groups[i].
+
+    groups: names such as ``NewsgroupsData.groups`` (G,)  ->  names, the 6 topics ["computers",
+    "recreation", "science", "politics", "religion", "for sale"], and index, G ints in 0..5. comp.* are
+    computers, rec.* recreation, sci.* science, talk.politics.* politics; alt.atheism,
+    soc.religion.christian and talk.religion.misc religion; misc.forsale for sale. A post's topic is then
+    ``torch.tensor(index)[labels]``. Raises ValueError naming every group that fits none.
+    """
+    topics = [_topic(group) for group in groups]
+    unplaced = [group for group, topic in zip(groups, topics) if topic is None]
+    if unplaced:
+        raise ValueError(f"Cannot place the groups {unplaced} in a topic: expected 20 Newsgroups names such as "
+                         f"{GROUPS[:2]}.")
+    return list(TOPICS), [TOPICS.index(topic) for topic in topics]

@@ -1,7 +1,8 @@
-"""Figures that teach: image grids, originals vs reconstructions, loss curves, 2-D codes by label.
+"""Figures that teach: image grids, originals vs reconstructions, loss curves, 2-D codes by label, ROC curves.
 
-Every function takes tensors (on any device) or arrays and returns the matplotlib Figure, so a notebook
-shows it and a test can inspect it.
+Every function takes tensors (on any device) or arrays. A function that makes a figure returns the
+matplotlib Figure, so a notebook shows it and a test can inspect it; one whose first argument is ``ax`` (or
+``axes``) draws on axes the caller made, to put several panels in one figure.
 """
 
 from __future__ import annotations
@@ -105,25 +106,63 @@ def plot_history(history, title: str = "", ylabel: str = "loss per example", log
 
 
 def plot_codes(z, labels, title: str = "", classes=None, s: float = 3):
-    """Scatter of 2-D codes coloured by label. z: (N, 2); labels: (N,) integers."""
+    """A figure with the scatter of 2-D codes coloured by label: :func:`draw_codes` on a new axes."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    draw_codes(ax, z, labels, title=title, classes=classes, s=s)
+    fig.tight_layout()
+    return fig
+
+
+def draw_codes(ax, z, labels, title: str = "", classes=None, s: float = 3, legend: bool = True) -> None:
+    """Scatter 2-D codes on ``ax``, one colour per label. z: (N, 2); labels: (N,) integers.
+
+    classes: names indexed by label for the legend (default the labels themselves). Label k gets colour k
+    of tab10 when there are at most 10 classes (len(classes), else the largest label + 1), of tab20
+    otherwise, so up to 20 classes never share a colour. legend: False to leave the legend out.
+    """
     z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
     labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if z.ndim != 2 or z.shape[1] != 2:
-        raise ValueError(f"plot_codes needs 2-D codes of shape (N, 2); got {z.shape}.")
+        raise ValueError(f"draw_codes needs 2-D codes of shape (N, 2); got {z.shape}.")
     if len(labels) != len(z):
         raise ValueError(f"Need one label per code: {len(z)} codes, {len(labels)} labels.")
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    cmap = plt.get_cmap("tab10")
+    n_classes = len(classes) if classes is not None else int(labels.max(initial=-1)) + 1
+    n_colours = 10 if n_classes <= 10 else 20
+    cmap = plt.get_cmap(f"tab{n_colours}")
     for k in np.unique(labels):
         pts = z[labels == k]
         name = classes[k] if classes is not None else str(k)
-        ax.scatter(pts[:, 0], pts[:, 1], s=s, color=cmap(int(k) % 10), label=name, alpha=0.7)
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, color=cmap(int(k) % n_colours), label=name, alpha=0.7)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_title(title)
-    ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
-    fig.tight_layout()
-    return fig
+    if legend:
+        ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
+
+
+def draw_roc(ax, curves: dict, title: str = "") -> None:
+    """ROC curves on ``ax``, one line per detector, beside the chance diagonal.
+
+    curves: {name: (fpr, tpr, auroc)}, fpr and tpr (T,) arrays as ``sklearn.metrics.roc_curve`` returns
+    them and auroc a number; each line is labelled "name (AUROC 0.97)". Raises ValueError for no curve or
+    fpr and tpr of different lengths.
+    """
+    if not curves:
+        raise ValueError("draw_roc needs at least one curve {name: (fpr, tpr, auroc)}.")
+    for name, (fpr, tpr, auroc) in curves.items():
+        fpr = fpr.detach().cpu().numpy() if isinstance(fpr, torch.Tensor) else np.asarray(fpr)
+        tpr = tpr.detach().cpu().numpy() if isinstance(tpr, torch.Tensor) else np.asarray(tpr)
+        if fpr.shape != tpr.shape or fpr.ndim != 1:
+            raise ValueError(f"Curve {name!r}: fpr and tpr must be 1-D of the same length, got {fpr.shape} and "
+                             f"{tpr.shape}.")
+        ax.plot(fpr, tpr, label=f"{name} (AUROC {float(auroc):.2f})")
+    ax.plot([0, 1], [0, 1], "--", color="0.5", label="chance (0.50)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
 
 
 def draw_hourglass(sizes, labels=None, title: str = ""):

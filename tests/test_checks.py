@@ -44,7 +44,8 @@ def assert_wrong(checker, fn, capsys, reason: str):
                                      checks.check_contractive_penalty, checks.check_greedy_pretraining,
                                      checks.check_frozen_training, checks.check_masked_loss,
                                      checks.check_greedy_decode, checks.check_reparameterize,
-                                     checks.check_gaussian_kl])
+                                     checks.check_gaussian_kl, checks.check_auroc,
+                                     checks.check_hamming_distances, checks.check_multinomial_loss])
 def test_every_checker_handles_stubs_and_crashes(checker, capsys):
     assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
     assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
@@ -395,3 +396,119 @@ def test_gaussian_kl(capsys):
     ]
     for fn, reason in wrong:
         assert_wrong(checks.check_gaussian_kl, fn, capsys, reason)
+
+
+# --- chapter 8 -------------------------------------------------------------------------------------------
+
+def pair_differences(scores, is_anomaly):
+    """(N_anom, N_normal): each anomaly's score minus each normal example's."""
+    return scores[is_anomaly][:, None] - scores[~is_anomaly][None]
+
+
+def auroc_by_pairs(scores, is_anomaly):
+    d = pair_differences(scores, is_anomaly)
+    return ((d > 0).double() + 0.5 * (d == 0).double()).mean()
+
+
+def test_auroc(capsys):
+    import numpy as np
+    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
+
+    def by_ranks(scores, is_anomaly):  # Mann–Whitney U from average ranks
+        ranks = rankdata(scores.numpy())  # ties share their average rank
+        n_anom = int(is_anomaly.sum())
+        u = ranks[is_anomaly.numpy()].sum() - n_anom * (n_anom + 1) / 2
+        return u / (n_anom * (len(scores) - n_anom))
+
+    check = checks.check_auroc
+    assert_right(check, auroc_by_pairs, capsys)  # a 0-dim tensor
+    assert_right(check, lambda s, a: roc_auc_score(a.numpy(), s.numpy()), capsys)  # a numpy float
+    assert_right(check, lambda s, a: float(roc_auc_score(a, s)), capsys)  # a python float
+    assert_right(check, lambda s, a: np.float32(by_ranks(s, a)), capsys)
+    assert_right(check, lambda s, a: np.array(by_ranks(s, a)), capsys)  # a 0-dim numpy array
+
+    def count(scores, is_anomaly):  # pairs where the anomaly wins, ties counting ½
+        d = pair_differences(scores, is_anomaly)
+        return ((d > 0).sum() + 0.5 * (d == 0).sum()).item()
+
+    wrong = [
+        (lambda s, a: (pair_differences(s, a) > 0).double().mean(), "you counted ties as 0: count a tie"),
+        (lambda s, a: (pair_differences(s, a) >= 0).double().mean(), "you counted ties as 1: count a tie as one half"),
+        (lambda s, a: 1 - auroc_by_pairs(s, a), "the scores are reversed: higher must mean more anomalous"),
+        (lambda s, a: auroc_by_pairs(s, ~a), "the scores are reversed"),
+        (lambda s, a: roc_auc_score(a, -s), "the scores are reversed"),
+        (lambda s, a: count(s, a) / len(s) ** 2, "you divided by N², the number of all pairs of examples"),
+        (lambda s, a: count(s, a) / int(a.sum()) ** 2, "you divided by N_anom²: divide by the number of (anomaly, "
+         "normal) pairs, N_anom · N_normal = 336"),
+        (lambda s, a: count(s, a) / int((~a).sum()) ** 2, "you divided by N_normal²"),
+        (lambda s, a: count(s, a), "you divided by nothing"),
+        (lambda s, a: 100 * auroc_by_pairs(s, a), "you returned 84.52: AUROC is a probability, between 0 and 1"),
+        (lambda s, a: auroc_by_pairs(s, a) - 0.01, "your AUROC is 0.8352, the reference 0.8452"),
+        (lambda s, a: auroc_by_pairs(s, a).reshape(1), "return one number (a float or a 0-dimensional tensor), "
+         "got a tensor of shape (1,)"),
+        (lambda s, a: [auroc_by_pairs(s, a).item()], "got list"),
+        (lambda s, a: True, "got bool"),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
+
+
+def test_hamming_distances(capsys):
+    check = checks.check_hamming_distances
+
+    def by_broadcasting(a, b):
+        return (a[:, None] != b[None]).sum(-1)
+
+    def by_matmul(a, b):  # bits 1 in a and 0 in b, plus 0 in a and 1 in b
+        a, b = a.float(), b.float()
+        return a @ (1 - b).T + (1 - a) @ b.T
+
+    assert_right(check, by_broadcasting, capsys)
+    assert_right(check, by_matmul, capsys)  # float distances are fine
+    assert_right(check, lambda a, b: torch.cdist(a.double(), b.double(), p=0), capsys)
+    assert_right(check, lambda a, b: (a[:, None] - b[None]).abs().sum(-1).int(), capsys)
+    wrong = [
+        (lambda a, b: by_broadcasting(b, a), "you returned the transpose, shape (7, 5): rows are queries a, columns b"),
+        (lambda a, b: (a[:, None] != b[None]).float().mean(-1), "the fraction of bits that differ"),
+        (lambda a, b: (a[:, None] == b[None]).sum(-1), "you counted the bits that agree"),
+        (lambda a, b: torch.cdist(a.float(), b.float()), "that is the Euclidean distance"),
+        (lambda a, b: a.float() @ b.float().T, "a @ b.T counts the bits that are 1 in both codes"),
+        (lambda a, b: by_broadcasting(a, b)[:, :3], "the distances have shape (5, 3), expected (5, 7) = (Q, N)"),
+        (lambda a, b: by_broadcasting(a, b).sum(), "have shape (), expected (5, 7)"),
+        (lambda a, b: by_broadcasting(a, b) + torch.eye(*by_broadcasting(a, b).shape, dtype=torch.long),
+         "entry [0, 0] is 5, but a[0] and b[0] differ in 4 bits"),
+        (lambda a, b: by_broadcasting(a, b) if a.dtype == torch.float32 else by_broadcasting(a, b).float() / 16,
+         "for a (4, 16) and b (9, 16) of int64 bits, you returned the fraction"),
+        (lambda a, b: by_broadcasting(a, b).tolist(), "return a tensor, got list"),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
+
+
+def test_multinomial_loss(capsys):
+    check = checks.check_multinomial_loss
+
+    def by_hand(logits, p):
+        return -(p * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+    assert_right(check, lambda logits, p: F.cross_entropy(logits, p), capsys)
+    assert_right(check, by_hand, capsys)
+    assert_right(check, lambda logits, p: by_hand(logits.float(), p.float()), capsys)  # float32 is fine
+    assert_right(check, lambda logits, p: -(p * (logits - logits.logsumexp(1, keepdim=True))).sum() / len(p), capsys)
+    wrong = [
+        (lambda logits, p: F.cross_entropy(logits, p, reduction="sum"), "you summed over the batch: average over the 6"),
+        (lambda logits, p: -(p * F.log_softmax(logits, 1)).mean(), "you averaged over the 13 words too"),
+        (lambda logits, p: -(p * logits).sum(1).mean(), "you forgot the softmax"),
+        (lambda logits, p: -(p * F.softmax(logits, 1)).sum(1).mean(), "you forgot the log"),
+        (lambda logits, p: -(p * F.log_softmax(logits, 0)).sum(1).mean(), "your softmax runs over the batch (dim=0)"),
+        (lambda logits, p: (p * F.log_softmax(logits, 1)).sum(1).mean(), "the sign is flipped"),
+        (lambda logits, p: F.cross_entropy(logits, p, reduction="none"), "you returned one loss per document"),
+        (lambda logits, p: by_hand(logits, p).reshape(1), "0-dimensional tensor (it is what .backward() starts "
+         "from), got shape (1,)"),
+        (lambda logits, p: by_hand(logits, p).item(), "got float"),
+        (lambda logits, p: by_hand(logits, p) + 0.1, "the reference"),
+        (lambda logits, p: F.cross_entropy(logits, p.argmax(1)), "the reference"),  # hard targets
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)

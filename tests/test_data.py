@@ -304,3 +304,20 @@ def test_find_file_says_what_to_do_when_it_cannot_fetch(tmp_path, monkeypatch):
         data.find_file(Path("text.txt"), offline, *message, download=False)
     with pytest.raises(ValueError, match="not ours"):  # errors other than the listed ones are not hidden
         data.find_file(Path("text.txt"), lambda target: (_ for _ in ()).throw(ValueError("not ours")), *message)
+
+
+def test_cache_files_appear_whole_or_not_at_all(tmp_path):
+    # A second notebook filling the cache at the same time must never see half a file.
+    from aecourse.data import _write_whole
+
+    target = tmp_path / "train-images-idx3-ubyte"
+
+    def fails_halfway(path):
+        path.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        _write_whole(target, fails_halfway)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary file is left
+    _write_whole(target, lambda path: path.write_bytes(b"whole"))
+    assert target.read_bytes() == b"whole" and list(tmp_path.iterdir()) == [target]

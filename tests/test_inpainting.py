@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aecourse.inpainting import hide_patch, mean_fill, patch_error
+from aecourse.inpainting import hide_patch, mean_fill, patch_error, patch_noise
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -89,3 +89,59 @@ def test_mean_fill_pastes_the_mean_image_into_the_patch_only():
     assert patch_error(x, filled, mask).item() == pytest.approx(expected.item())
     with pytest.raises(ValueError, match="mean_image must have shape"):
         mean_fill(hidden, mask, torch.zeros(1, 4, 4))
+
+
+# --- patch_noise ----------------------------------------------------------------------------------------
+
+def test_patch_noise_hides_size_squared_pixels_per_image_as_hide_patch_does():
+    x = 0.5 + 0.5 * torch.rand(6, 2, 7, 8, generator=gen(10))  # no zeros before hiding
+    out = patch_noise(3, gen(11))(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    changed = out != x  # (6, 2, 7, 8)
+    assert torch.equal(changed[:, 0], changed[:, 1])  # the same pixels in every channel
+    assert torch.equal(changed[:, 0].flatten(1).sum(1), torch.full((6,), 9))
+    assert torch.equal(out, hide_patch(x, 3, gen(11))[0])  # the same draw as hide_patch, the mask dropped
+    assert torch.equal(patch_noise(3, gen(11), fill=0.25)(x)[changed], torch.full((6 * 2 * 9,), 0.25))
+
+
+def test_patch_noise_is_fresh_per_call_and_reproducible():
+    x = torch.rand(20, 1, 9, 9, generator=gen(12)) + 0.5
+    noise = patch_noise(2, gen(13))
+    first, second = noise(x), noise(x)
+    assert not torch.equal(first, second)  # new patches each batch (20 images alike has prob. 64^-20)
+    again = patch_noise(2, gen(13))
+    assert torch.equal(again(x), first) and torch.equal(again(x), second)
+
+
+def test_patch_noise_corrupts_the_inputs_fit_sees():
+    from torch import nn
+
+    from aecourse.training import fit
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+            self.seen = []
+
+        def forward(self, xb):
+            self.seen.append(xb.detach().clone())
+            return self.scale * xb
+
+    x = torch.rand(8, 1, 5, 5, generator=gen(14)) + 0.5
+    model = Recorder()
+    fit(model, x, epochs=1, batch_size=4, noise=patch_noise(2, gen(15)), progress=False)
+    seen = torch.cat(model.seen)
+    assert seen.shape == x.shape and torch.equal((seen == 0).flatten(1).sum(1), torch.full((8,), 4))
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.0, True, None])
+def test_patch_noise_rejects_bad_sizes_at_once(size):
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        patch_noise(size)
+
+
+def test_patch_noise_too_large_for_the_images_is_refused_when_called():
+    noise = patch_noise(7)
+    with pytest.raises(ValueError, match=r"size must be an int from 1 to min\(H, W\) = 6"):
+        noise(torch.rand(2, 1, 6, 8))

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aecourse.losses import KINDS, reconstruction_loss, to_uint8
+from aecourse.losses import KINDS, multinomial_loss, reconstruction_loss, to_uint8
 
 
 def test_kinds():
@@ -81,3 +81,38 @@ def test_to_uint8_inverts_dividing_by_255():
     pixels = torch.arange(256, dtype=torch.uint8)
     assert torch.equal(to_uint8(pixels.float() / 255), pixels)
     assert to_uint8(torch.rand(2, 1, 3, 3)).shape == (2, 1, 3, 3)
+
+
+# --- multinomial_loss -----------------------------------------------------------------------------------
+
+def test_multinomial_loss_matches_soft_target_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(6, 11, generator=g)
+    proportions = torch.rand(6, 11, generator=g)
+    proportions /= proportions.sum(1, keepdim=True)
+    torch.testing.assert_close(multinomial_loss(logits, proportions), F.cross_entropy(logits, proportions))
+
+
+def test_multinomial_loss_by_hand():
+    # Scores (0, log 3) give q = (1/4, 3/4); a document with half its words of each: −(½ log ¼ + ½ log ¾).
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
+    proportions = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    first = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
+    second = -math.log(0.5)  # q = (½, ½), all words the first
+    assert multinomial_loss(logits, proportions).item() == pytest.approx((first + second) / 2, rel=1e-6)
+
+
+def test_multinomial_loss_is_stable_and_differentiable():
+    logits = torch.tensor([[1000.0, 0.0, -1000.0]], requires_grad=True)
+    proportions = torch.tensor([[0.0, 1.0, 0.0]])
+    loss = multinomial_loss(logits, proportions)
+    assert loss.item() == pytest.approx(1000.0)  # −log q_1 = 1000 + log(1 + e^−1000 + e^−2000)
+    loss.backward()
+    # d/da of −Σ p log softmax(a) is softmax(a) − p
+    torch.testing.assert_close(logits.grad, torch.softmax(logits.detach(), 1) - proportions)
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 4)), ((3,), (3,)), ((2, 3, 4), (2, 3, 4))])
+def test_multinomial_loss_refuses_bad_shapes(shapes):
+    with pytest.raises(ValueError, match=r"must both be \(N, V\) of the same shape"):
+        multinomial_loss(torch.zeros(shapes[0]), torch.zeros(shapes[1]))

@@ -157,3 +157,26 @@ def test_activation_table():
     x = torch.linspace(-2, 2, 5)
     torch.testing.assert_close(ACTIVATIONS["relu"]()(x), x.clamp(min=0))
     torch.testing.assert_close(ACTIVATIONS["linear"]()(x), x)
+
+
+def test_normalize_code_puts_a_batch_norm_between_the_code_layer_and_its_activation():
+    model = Autoencoder([10, 6, 3], code_activation="sigmoid", normalize_code=True)
+    layers = list(model.encoder.layers)
+    assert [type(m) for m in layers[-3:]] == [nn.Linear, nn.BatchNorm1d, nn.Sigmoid]
+    linear = Autoencoder([10, 6, 3], normalize_code=True).encoder.layers
+    assert isinstance(linear[-1], nn.BatchNorm1d) and linear[-1].num_features == 3
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in Autoencoder([10, 6, 3]).modules())
+
+
+def test_a_normalized_code_cannot_be_the_same_for_every_input():
+    # Even with the code layer pushed far into saturation, each unit's pre-activations are re-centred over
+    # the batch, so in training the sigmoid code still varies from input to input.
+    torch.manual_seed(0)
+    model = Autoencoder([10, 6, 3], code_activation="sigmoid", normalize_code=True)
+    code_layer = model.encoder.layers[-3]
+    with torch.no_grad():
+        code_layer.bias.fill_(50.0)  # without the normalisation every code would be 1.0
+    z = model.encode(torch.randn(64, 10))
+    assert z.shape == (64, 3)
+    assert (z.std(0) > 0.1).all()
+    assert ((z > 0.5).float().mean(0) - 0.5).abs().max() < 0.3  # both sides of 0.5 in use

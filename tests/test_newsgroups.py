@@ -14,7 +14,7 @@ from conftest import snapshot
 
 from aecourse import newsgroups
 from aecourse.data import DataNotFoundError
-from aecourse.newsgroups import load_newsgroups, newsgroups_archive, normalize_counts, read_archive
+from aecourse.newsgroups import GROUPS, categories, load_newsgroups, newsgroups_archive, normalize_counts, read_archive
 
 SHARED_ARCHIVE = Path(os.environ.get("AECOURSE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data") / newsgroups.FILE
 
@@ -183,4 +183,33 @@ def test_the_real_archive(monkeypatch):
     assert (data.train_x.sum(1) > 0).all() and (data.test_x.sum(1) > 0).all()
     assert torch.equal(data.train_y, torch.tensor(posts["train"][1])[data.train_index])
     assert set(data.train_y.tolist()) == set(range(20))
+    assert tuple(data.groups) == GROUPS and len(categories(data.groups)[1]) == 20
     assert snapshot(SHARED_ARCHIVE.parent) == before
+
+
+# --- broad topics --------------------------------------------------------------------------------------
+
+def test_categories_of_the_20_groups():
+    names, index = categories(GROUPS)
+    assert names == ["computers", "recreation", "science", "politics", "religion", "for sale"]
+    topic = {group: names[i] for group, i in zip(GROUPS, index)}
+    assert topic == {
+        "alt.atheism": "religion", "comp.graphics": "computers", "comp.os.ms-windows.misc": "computers",
+        "comp.sys.ibm.pc.hardware": "computers", "comp.sys.mac.hardware": "computers", "comp.windows.x": "computers",
+        "misc.forsale": "for sale", "rec.autos": "recreation", "rec.motorcycles": "recreation",
+        "rec.sport.baseball": "recreation", "rec.sport.hockey": "recreation", "sci.crypt": "science",
+        "sci.electronics": "science", "sci.med": "science", "sci.space": "science",
+        "soc.religion.christian": "religion", "talk.politics.guns": "politics", "talk.politics.mideast": "politics",
+        "talk.politics.misc": "politics", "talk.religion.misc": "religion",
+    }
+    assert [index.count(k) for k in range(6)] == [5, 4, 4, 3, 3, 1]
+    # colouring posts: labels index the groups, the index list maps them to topics
+    labels = torch.tensor([0, 6, 19, 1])
+    assert torch.tensor(index)[labels].tolist() == [4, 5, 4, 0]
+
+
+def test_categories_follow_the_order_given_and_name_what_they_cannot_place():
+    names, index = categories(["sci.med", "comp.graphics"])
+    assert [names[i] for i in index] == ["science", "computers"]
+    with pytest.raises(ValueError, match=r"Cannot place the groups \['talk.religion', 'alt.x'\]"):
+        categories(["sci.med", "talk.religion", "alt.x"])

@@ -11,7 +11,8 @@ from matplotlib.patches import Rectangle
 import matplotlib.pyplot as plt
 
 from aecourse import plots
-from aecourse.plots import draw_hourglass, plot_codes, plot_history, show_image_rows, show_images, show_reconstructions
+from aecourse.plots import (draw_codes, draw_hourglass, draw_roc, plot_codes, plot_history, show_image_rows,
+                            show_images, show_reconstructions)
 from aecourse.training import History
 
 
@@ -132,6 +133,69 @@ def test_plot_codes_refuses_bad_shapes():
         plot_codes(torch.rand(4), torch.zeros(4))
     with pytest.raises(ValueError, match="Need one label per code: 4 codes, 3 labels"):
         plot_codes(torch.rand(4, 2), torch.zeros(3))
+
+
+def test_draw_codes_on_given_axes_without_legend():
+    fig, (left, right) = plt.subplots(1, 2)
+    z = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+    draw_codes(right, z, torch.tensor([1, 0, 1]), title="right panel", legend=False)
+    assert not left.collections and len(right.collections) == 2
+    assert right.get_title() == "right panel" and right.get_legend() is None
+    assert right.get_xlabel() == "$z_1$" and right.get_ylabel() == "$z_2$"
+    np.testing.assert_array_equal(right.collections[1].get_offsets(), [[0.0, 1.0], [2.0, 2.0]])
+
+
+def test_draw_codes_colours_up_to_20_classes_apart():
+    from matplotlib.colors import to_rgba
+
+    z, labels = torch.rand(40, 2), torch.arange(40) % 20
+    fig, ax = plt.subplots()
+    draw_codes(ax, z, labels)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
+    assert len(colours) == 20 and len(set(colours)) == 20
+    tab20 = plt.get_cmap("tab20")
+    assert colours[13] == pytest.approx(to_rgba(tab20(13), alpha=0.7))
+    fig, ax = plt.subplots()
+    draw_codes(ax, z[:5], labels[:5])  # labels 0..4: tab10, as before
+    assert tuple(ax.collections[3].get_facecolor()[0]) == pytest.approx(to_rgba(plt.get_cmap("tab10")(3), alpha=0.7))
+    fig, ax = plt.subplots()
+    draw_codes(ax, z[:5], labels[:5], classes=[f"g{k}" for k in range(20)])  # 20 named classes: tab20 throughout
+    assert tuple(ax.collections[3].get_facecolor()[0]) == pytest.approx(to_rgba(tab20(3), alpha=0.7))
+
+
+def test_draw_codes_refuses_bad_shapes():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"2-D codes of shape \(N, 2\); got \(4, 3\)"):
+        draw_codes(ax, torch.rand(4, 3), torch.zeros(4))
+    with pytest.raises(ValueError, match="Need one label per code: 4 codes, 3 labels"):
+        draw_codes(ax, np.zeros((4, 2)), np.zeros(3))
+
+
+def test_draw_roc_one_labelled_line_per_curve_and_the_diagonal():
+    fig, ax = plt.subplots()
+    curves = {"reconstruction error": (np.array([0.0, 0.1, 1.0]), np.array([0.0, 0.9, 1.0]), 0.966),
+              "pixels": (torch.tensor([0.0, 0.5, 1.0]), torch.tensor([0.0, 0.6, 1.0]), 0.55)}
+    draw_roc(ax, curves, title="ROC")
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["reconstruction error (AUROC 0.97)", "pixels (AUROC 0.55)",
+                                                    "chance (0.50)"]
+    np.testing.assert_array_equal(lines[0].get_xydata(), [[0.0, 0.0], [0.1, 0.9], [1.0, 1.0]])
+    np.testing.assert_array_equal(lines[2].get_xydata(), [[0, 0], [1, 1]])
+    assert lines[2].get_linestyle() == "--"
+    assert ax.get_xlabel() == "false positive rate" and ax.get_ylabel() == "true positive rate"
+    assert ax.get_xlim() == (0, 1) and ax.get_ylim() == (0, 1) and ax.get_title() == "ROC"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [line.get_label() for line in lines]
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent().transformed(ax.transAxes.inverted())
+    assert box.x1 > 0.9 and box.y0 < 0.1  # in the lower right corner
+
+
+def test_draw_roc_refuses_no_curve_or_mismatched_rates():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="at least one curve"):
+        draw_roc(ax, {})
+    with pytest.raises(ValueError, match=r"Curve 'a': fpr and tpr must be 1-D of the same length"):
+        draw_roc(ax, {"a": ([0, 1], [0, 0.5, 1], 0.5)})
 
 
 def test_draw_hourglass_mirrors_the_sizes():

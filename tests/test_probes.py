@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from aecourse.probes import ProbeResult, linear_probe, standardise
+from aecourse.probes import ProbeResult, balanced_indices, few_label_accuracy, linear_probe, standardise
 
 
 def gen(seed: int) -> torch.Generator:
@@ -105,7 +105,7 @@ def test_num_classes_beyond_the_labels_seen():
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(train_labels=torch.zeros(5, dtype=torch.int64)), r"train_labels must be \(N,\) with one label per code"),
+    (dict(train_labels=torch.zeros(5, dtype=torch.int64)), r"train_labels must be \(N,\) with one label per example"),
     (dict(train_labels=torch.zeros(10)), r"train_labels must be integer class indices, got dtype torch\.float32"),
     (dict(test_labels=-torch.ones(4, dtype=torch.int64)), r"test_labels must be class indices 0, 1, \.\.\., got -1"),
     (dict(test_codes=torch.zeros(4, 2)), r"same number of features, got 3 and 2"),
@@ -127,3 +127,62 @@ def test_numpy_labels_of_any_integer_type():
     result = linear_probe(train_x, train_y.numpy().astype(np.uint8), train_x, train_y.numpy().astype(np.int32),
                           epochs=2)
     assert 0 <= result.test_accuracy <= 1
+
+
+# --- few_label_accuracy ---------------------------------------------------------------------------------
+
+def test_balanced_indices_draws_the_same_number_from_every_class():
+    labels = np.repeat([3, 0, 7], [50, 20, 30])  # unequal classes, labels not 0..C−1
+    chosen = balanced_indices(labels, 30, np.random.default_rng(0))
+    assert chosen.shape == (30,) and len(set(chosen.tolist())) == 30
+    assert labels[chosen].tolist() == [0] * 10 + [3] * 10 + [7] * 10  # class by class
+    assert np.array_equal(chosen, balanced_indices(labels, 30, np.random.default_rng(0)))
+    assert not np.array_equal(chosen, balanced_indices(labels, 30, np.random.default_rng(1)))
+    assert sorted(balanced_indices(labels, 60, np.random.default_rng(2))[:20]) == list(range(50, 70))  # all of 0
+
+
+def test_few_labels_read_separable_classes_almost_perfectly():
+    train_x, train_y = clusters(2000, seed=20)
+    test_x, test_y = clusters(1000, seed=21)
+    accuracy = few_label_accuracy(train_x, train_y, test_x, test_y, n_labels=50, draws=3)
+    assert isinstance(accuracy, np.ndarray) and accuracy.shape == (3,)
+    assert (accuracy > 0.95).all()
+
+
+def test_each_draw_is_scikit_learn_on_its_balanced_sample():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, train_y = clusters(1000, k=30, spread=0.5, seed=22)  # overlapping: draws differ
+    test_x, test_y = clusters(500, k=30, spread=0.5, seed=23)
+    accuracy = few_label_accuracy(train_x[:, None], train_y, test_x[:, None], test_y, n_labels=40, draws=4, seed=5,
+                                  C=0.5)
+    for d in range(4):
+        chosen = balanced_indices(train_y.numpy(), 40, np.random.default_rng(5 + d))
+        x = train_x[chosen].double().numpy()
+        scaler = StandardScaler().fit(x)
+        model = LogisticRegression(C=0.5, max_iter=2000).fit(scaler.transform(x), train_y[chosen].numpy())
+        assert accuracy[d] == model.score(scaler.transform(test_x.double().numpy()), test_y.numpy())
+    assert len(set(accuracy.tolist())) > 1 and 0.1 < accuracy.mean() < 0.95
+    again = few_label_accuracy(train_x.numpy(), train_y.numpy(), test_x.numpy(), test_y.numpy(), 40, draws=4, seed=5,
+                               C=0.5)
+    np.testing.assert_array_equal(again, accuracy)  # same seed, same result, arrays or tensors
+    shifted = few_label_accuracy(train_x, train_y, test_x, test_y, 40, draws=3, seed=6, C=0.5)
+    np.testing.assert_array_equal(shifted, accuracy[1:])  # draw d uses seed + d
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(n_labels=25), r"n_labels must be a positive multiple of the 4 classes in train_labels, got 25"),
+    (dict(n_labels=0), r"positive multiple of the 4 classes in train_labels, got 0"),
+    (dict(n_labels=16), r"16 labels need 4 examples of each class; classes \[3\] have fewer \(\[3\]\)"),
+    (dict(draws=0), r"draws must be an int ≥ 1, got 0"),
+    (dict(test_features=torch.zeros(4, 2)), r"same number of features, got 3 and 2"),
+    (dict(train_labels=torch.zeros(5, dtype=torch.int64)), r"train_labels must be \(N,\) with one label per example"),
+    (dict(train_features=torch.zeros(15)), r"train_features must be a batch \(N, k\)"),
+])
+def test_few_label_accuracy_refuses_bad_arguments(change, message):
+    args = dict(train_features=torch.randn(15, 3), train_labels=torch.tensor([0] * 4 + [1] * 4 + [2] * 4 + [3] * 3),
+                test_features=torch.zeros(4, 3), test_labels=torch.arange(4), n_labels=12)
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        few_label_accuracy(**args)

@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
-from aecourse.retrieval import (binarize_codes, lsa_codes, pca_sign_codes, precision_at_k,
+from aecourse.retrieval import (binarize_codes, lsa_codes, pca_sign_codes, precision_at_k, precision_at_ks,
                                 random_projection_codes)
 
 # --- precision@k by hand ----------------------------------------------------------------------------
@@ -37,6 +37,25 @@ def test_cosine_precision_by_hand(k, expected):
 
 BITS = torch.tensor([[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0]])
 BIT_LABELS = torch.tensor([0, 1, 1, 0])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "hamming"])
+def test_several_k_at_once_agree_with_one_k_at_a_time(metric):
+    g = torch.Generator().manual_seed(3)
+    base = (torch.rand(60, 8, generator=g) > 0.5).float()  # binary, so with many ties at each distance
+    queries = (torch.rand(13, 8, generator=g) > 0.5).float()
+    base_labels, query_labels = torch.randint(0, 3, (60,), generator=g), torch.randint(0, 3, (13,), generator=g)
+    together = precision_at_ks(queries, query_labels, base, base_labels, (1, 5, 17, 60), metric, chunk_size=4)
+    assert list(together) == [1, 5, 17, 60]
+    for k, value in together.items():
+        assert value == precision_at_k(queries, query_labels, base, base_labels, k, metric)
+    assert together[60] == pytest.approx((base_labels[None] == query_labels[:, None]).double().mean().item())
+
+
+@pytest.mark.parametrize("ks, message", [(10, "ks must be a sequence"), ((), "at least one k"), ((1, 5), "between 1 and 4")])
+def test_several_k_refuse_a_single_number_an_empty_list_and_a_k_too_large(ks, message):
+    with pytest.raises(ValueError, match=message):
+        precision_at_ks(QUERIES, QUERY_LABELS, BASE, BASE_LABELS, ks)
 
 
 @pytest.mark.parametrize("k, expected", [
