@@ -17,6 +17,11 @@ import torch
 from .models import check_sizes
 
 
+def _numpy(v) -> np.ndarray:
+    """A tensor (any device, with or without grad) or an array-like -> a NumPy array."""
+    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+
 def _images(x) -> np.ndarray:
     """(N, 1, H, W), (N, H, W) or (N, H*W) square images -> (N, H, W) numpy array."""
     x = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
@@ -120,8 +125,8 @@ def draw_codes(ax, z, labels, title: str = "", classes=None, s: float = 3, legen
     of tab10 when there are at most 10 classes (len(classes), else the largest label + 1), of tab20
     otherwise, so up to 20 classes never share a colour. legend: False to leave the legend out.
     """
-    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
-    labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    z = _numpy(z)
+    labels = _numpy(labels)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"draw_codes needs 2-D codes of shape (N, 2); got {z.shape}.")
     if len(labels) != len(z):
@@ -150,8 +155,8 @@ def draw_roc(ax, curves: dict, title: str = "") -> None:
     if not curves:
         raise ValueError("draw_roc needs at least one curve {name: (fpr, tpr, auroc)}.")
     for name, (fpr, tpr, auroc) in curves.items():
-        fpr = fpr.detach().cpu().numpy() if isinstance(fpr, torch.Tensor) else np.asarray(fpr)
-        tpr = tpr.detach().cpu().numpy() if isinstance(tpr, torch.Tensor) else np.asarray(tpr)
+        fpr = _numpy(fpr)
+        tpr = _numpy(tpr)
         if fpr.shape != tpr.shape or fpr.ndim != 1:
             raise ValueError(f"Curve {name!r}: fpr and tpr must be 1-D of the same length, got {fpr.shape} and "
                              f"{tpr.shape}.")
@@ -195,7 +200,7 @@ def draw_hourglass(sizes, labels=None, title: str = ""):
 
 def show_code_table(ax, code, title: str = "", fontsize: float = 8):
     """Heat-map of an (n, h) code table on ``ax``, each cell labelled with its value; one row per input."""
-    c = code.detach().cpu().numpy() if isinstance(code, torch.Tensor) else np.asarray(code)
+    c = _numpy(code)
     if c.ndim != 2:
         raise ValueError(f"show_code_table needs codes of shape (n, h); got {c.shape}.")
     ax.imshow(c, cmap="coolwarm", vmin=0, vmax=1, aspect="auto")
@@ -211,7 +216,7 @@ def show_codes_in_cube(ax, code, title: str = ""):
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     from scipy.spatial import ConvexHull
 
-    c = code.detach().cpu().numpy() if isinstance(code, torch.Tensor) else np.asarray(code)
+    c = _numpy(code)
     if c.ndim != 2 or c.shape[1] != 3:
         raise ValueError(f"show_codes_in_cube needs codes of shape (n, 3); got {c.shape}.")
     for a, b in itertools.combinations(itertools.product((0, 1), repeat=3), 2):
@@ -234,7 +239,7 @@ def show_manifold(images, z, title: str = "", size: float = 6.0):
     :func:`aecourse.vae.manifold_grid` returns them. The ticks show the codes (about 7 per axis).
     """
     imgs = _images(images)
-    z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    z = _numpy(z)
     n = math.isqrt(len(imgs))
     if n * n != len(imgs) or z.shape != (len(imgs), 2):
         raise ValueError(f"show_manifold needs n² images and their n² codes (n², 2); got {len(imgs)} images "
@@ -272,7 +277,7 @@ def show_attention(examples, ncols: int = 2, size: float = 0.42):
     height = max(len(o) for _, o, _ in examples) * size + 1.2
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * width, nrows * height), squeeze=False)
     for ax, (source, output, weights) in zip(axes.flat, examples):
-        w = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
+        w = _numpy(weights)
         ax.imshow(w, cmap="Greys", vmin=0, vmax=1)
         ax.set_xticks(range(len(source)), source, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(len(output)), output, fontsize=8)

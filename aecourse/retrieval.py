@@ -140,8 +140,6 @@ def precision_at_ks(
     return {k: hits[k] / (len(query_codes) * k) for k in ks}
 
 
-
-
 def binarize_codes(codes: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """1 where a code is above threshold, else 0 (e.g. sigmoid codes at 0.5).
 
