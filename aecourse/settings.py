@@ -27,7 +27,10 @@ def device() -> torch.device:
     """The best device here: CUDA, else Apple's MPS, else the CPU."""
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -55,7 +58,9 @@ def seed_from_env() -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"AECOURSE_SEED must be an integer, got {value!r}.") from None
+        raise ValueError(
+            f"AECOURSE_SEED must be an integer, got {value!r}."
+        ) from None
 
 
 def seed_everything(seed: int) -> None:
@@ -89,7 +94,11 @@ def setup(seed: int | None = None, verbose: bool = True) -> Run:
     if seed is not None and not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}.")
     dev = device()
-    run = Run(profile=profile(dev), device=dev, seed=seed_from_env() if seed is None else seed)
+    run = Run(
+        profile=profile(dev),
+        device=dev,
+        seed=seed_from_env() if seed is None else seed,
+    )
     seed_everything(run.seed)
     if verbose:
         print(run)

@@ -34,7 +34,10 @@ torch.set_num_threads(1)
 
 # The real data folder CI points AECOURSE_DATA at (read before the fixtures unset it), else the shared copy
 # beside the checkout. Used only if MNIST is there, and never written to.
-SHARED_MNIST = Path(os.environ.get("AECOURSE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED_MNIST = Path(
+    os.environ.get("AECOURSE_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 # torchvision's file names, in the order of its ``resources`` lists.
 IDX_FILES = {
@@ -46,6 +49,7 @@ IDX_FILES = {
 
 
 # --- isolation -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
@@ -79,20 +83,34 @@ def cache_dir(tmp_path) -> Path:
 
 # --- tiny data sets in torchvision's layout ------------------------------------------------------
 
+
 def idx_images(images: np.ndarray) -> bytes:
     """(n, rows, cols) uint8 -> IDX file bytes (magic 2051 = 0x0803: unsigned bytes, 3 dimensions)."""
     n, rows, cols = images.shape
-    return struct.pack(">IIII", 2051, n, rows, cols) + images.astype(np.uint8).tobytes()
+    return (
+        struct.pack(">IIII", 2051, n, rows, cols)
+        + images.astype(np.uint8).tobytes()
+    )
 
 
 def idx_labels(labels: np.ndarray) -> bytes:
     """(n,) uint8 -> IDX file bytes (magic 2049 = 0x0801: unsigned bytes, 1 dimension)."""
-    return struct.pack(">II", 2049, len(labels)) + np.asarray(labels, dtype=np.uint8).tobytes()
+    return (
+        struct.pack(">II", 2049, len(labels))
+        + np.asarray(labels, dtype=np.uint8).tobytes()
+    )
 
 
 def snapshot(folder: Path) -> dict:
     """Every file and folder under ``folder`` with its size and modification time."""
-    return {str(p.relative_to(folder)): (p.is_dir(), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+    return {
+        str(p.relative_to(folder)): (
+            p.is_dir(),
+            p.stat().st_size,
+            p.stat().st_mtime_ns,
+        )
+        for p in folder.rglob("*")
+    }
 
 
 @dataclass
@@ -121,21 +139,37 @@ def make_idx_data(tmp_path, monkeypatch):
     255 and pixel 2 is 128, so the scaling to [0, 1] can be checked exactly.
     """
 
-    def make(cls=torchvision.datasets.MNIST, n_train: int = 12, n_test: int = 5, gz: bool = True, root=None):
+    def make(
+        cls=torchvision.datasets.MNIST,
+        n_train: int = 12,
+        n_test: int = 5,
+        gz: bool = True,
+        root=None,
+    ):
         root = Path(root) if root is not None else tmp_path / "data"
         raw = root / cls.__name__ / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(len(cls.__name__))
         arrays = {
-            "train": (rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), (np.arange(n_train) * 7 + 3) % 10),
-            "test": (rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), (np.arange(n_test) * 3 + 1) % 10),
+            "train": (
+                rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                (np.arange(n_train) * 7 + 3) % 10,
+            ),
+            "test": (
+                rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                (np.arange(n_test) * 3 + 1) % 10,
+            ),
         }
         arrays["train"][0][0, 0, :3] = (0, 255, 128)
         resources, files = [], []
         for name, _md5 in cls.resources:
             split, kind = IDX_FILES[name]
             images, labels = arrays[split]
-            content = idx_images(images) if kind == "images" else idx_labels(labels)
+            content = (
+                idx_images(images)
+                if kind == "images"
+                else idx_labels(labels)
+            )
             if gz:
                 content = gzip.compress(content, mtime=0)
                 target = name
@@ -146,8 +180,19 @@ def make_idx_data(tmp_path, monkeypatch):
             files.append(target)
         if gz:
             monkeypatch.setattr(cls, "resources", resources)
-        (train_x, train_y), (test_x, test_y) = arrays["train"], arrays["test"]
-        return IdxData(root, cls, train_x, train_y.astype(np.int64), test_x, test_y.astype(np.int64), files)
+        (train_x, train_y), (test_x, test_y) = (
+            arrays["train"],
+            arrays["test"],
+        )
+        return IdxData(
+            root,
+            cls,
+            train_x,
+            train_y.astype(np.int64),
+            test_x,
+            test_y.astype(np.int64),
+            files,
+        )
 
     return make
 
@@ -167,24 +212,59 @@ def mnist_root(make_idx_data):
 
 # --- small notebooks -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def good_notebook():
     """A notebook as the book publishes it: markdown, code with outputs, a solution cell, a full-profile stamp."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+    from nbformat.v4 import (
+        new_code_cell,
+        new_markdown_cell,
+        new_notebook,
+        new_output,
+    )
 
-    from aecourse.notebooks import source_hash
+    from aecourse.book.notebooks import source_hash
 
     nb = new_notebook()
     nb.cells = [
         new_markdown_cell("# A chapter\nWhy it matters."),
-        new_code_cell("print('profile=full device=cpu seed=0')", execution_count=1,
-                      outputs=[new_output("stream", name="stdout", text="profile=full device=cpu seed=0\n")]),
-        new_code_cell("def f(x):\n    raise NotImplementedError", execution_count=2),
-        new_code_cell("def f(x):\n    return 2 * x", execution_count=3, metadata={"tags": ["solution"]}),
-        new_code_cell("f(2)", execution_count=4,
-                      outputs=[new_output("execute_result", data={"text/plain": "4"}, execution_count=4)]),
+        new_code_cell(
+            "print('profile=full device=cpu seed=0')",
+            execution_count=1,
+            outputs=[
+                new_output(
+                    "stream",
+                    name="stdout",
+                    text="profile=full device=cpu seed=0\n",
+                )
+            ],
+        ),
+        new_code_cell(
+            "def f(x):\n    raise NotImplementedError", execution_count=2
+        ),
+        new_code_cell(
+            "def f(x):\n    return 2 * x",
+            execution_count=3,
+            metadata={"tags": ["solution"]},
+        ),
+        new_code_cell(
+            "f(2)",
+            execution_count=4,
+            outputs=[
+                new_output(
+                    "execute_result",
+                    data={"text/plain": "4"},
+                    execution_count=4,
+                )
+            ],
+        ),
     ]
-    nb.metadata["aecourse"] = {"source_hash": source_hash(nb), "profile": "full", "device": "cuda", "seed": 0}
+    nb.metadata["aecourse"] = {
+        "source_hash": source_hash(nb),
+        "profile": "full",
+        "device": "cuda",
+        "seed": 0,
+    }
     nbformat.validate(nb)
     return nb

@@ -1,4 +1,4 @@
-"""aecourse.anomaly: reconstruction errors by hand, AUROC on constructed scores and against scikit-learn,
+"""aecourse.evaluation.anomaly: reconstruction errors by hand, AUROC on constructed scores and against scikit-learn,
 and a tiny autoencoder that tells a far Gaussian cluster from the one it was trained on."""
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
-from aecourse.anomaly import reconstruction_errors, roc, without_class
-from aecourse.models import Autoencoder
+from aecourse.evaluation.anomaly import (
+    reconstruction_errors,
+    roc,
+    without_class,
+)
+from aecourse.models.autoencoder import Autoencoder
 from aecourse.training import fit
 
 
@@ -22,9 +26,14 @@ class Halve(nn.Module):
 
 
 def test_reconstruction_errors_by_hand():
-    x = torch.tensor([[[1.0, 2.0]], [[0.0, -4.0]], [[2.0, 2.0]]])  # (3, 1, 2)
+    x = torch.tensor(
+        [[[1.0, 2.0]], [[0.0, -4.0]], [[2.0, 2.0]]]
+    )  # (3, 1, 2)
     # (x/2 − x)² summed: (0.25 + 1), (0 + 4), (1 + 1)
-    assert torch.allclose(reconstruction_errors(Halve(), x, batch_size=2), torch.tensor([1.25, 4.0, 2.0]))
+    assert torch.allclose(
+        reconstruction_errors(Halve(), x, batch_size=2),
+        torch.tensor([1.25, 4.0, 2.0]),
+    )
 
 
 def test_reconstruction_errors_do_not_depend_on_batch_size_and_match_a_direct_computation():
@@ -32,13 +41,19 @@ def test_reconstruction_errors_do_not_depend_on_batch_size_and_match_a_direct_co
     model, x = Autoencoder([6, 4, 2]), torch.rand(23, 6)
     expected = (model.eval()(x) - x).pow(2).sum(1).detach()
     for b in (1, 5, 23, 100):
-        assert torch.allclose(reconstruction_errors(model, x, batch_size=b), expected, atol=1e-6)
+        assert torch.allclose(
+            reconstruction_errors(model, x, batch_size=b),
+            expected,
+            atol=1e-6,
+        )
     assert not reconstruction_errors(model, x).requires_grad
 
 
 def test_reconstruction_errors_bad_input():
     with pytest.raises(ValueError, match="float tensor"):
-        reconstruction_errors(Halve(), torch.zeros(3, 2, dtype=torch.long))
+        reconstruction_errors(
+            Halve(), torch.zeros(3, 2, dtype=torch.long)
+        )
     with pytest.raises(ValueError, match="batch_size"):
         reconstruction_errors(Halve(), torch.zeros(3, 2), batch_size=0)
 
@@ -57,9 +72,15 @@ def test_without_class_drops_one_class_and_keeps_order():
 
 def test_roc_perfect_chance_and_reversed():
     is_anomaly = torch.tensor([0, 0, 0, 1, 1, 1], dtype=torch.bool)
-    assert roc(torch.tensor([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), is_anomaly)[2] == 1.0
+    assert (
+        roc(torch.tensor([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), is_anomaly)[2]
+        == 1.0
+    )
     assert roc(torch.ones(6), is_anomaly)[2] == 0.5  # all tied: chance
-    assert roc(torch.tensor([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), is_anomaly)[2] == 0.0
+    assert (
+        roc(torch.tensor([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), is_anomaly)[2]
+        == 0.0
+    )
     # By hand: normal {1, 3}, anomalies {2, 4}; pairs (a > n): 2>1, 4>1, 4>3 → 3 of 4.
     fpr, tpr, auc = roc([1.0, 2.0, 3.0, 4.0], [False, True, False, True])
     assert auc == 0.75
@@ -71,9 +92,13 @@ def test_roc_agrees_with_sklearn():
     labels = torch.rand(200, generator=g) < 0.3
     scores = torch.randn(200, generator=g) + labels.float()
     fpr, tpr, auc = roc(scores, labels)
-    ref_fpr, ref_tpr, _ = roc_curve(labels.numpy(), scores.numpy().astype(np.float64))
+    ref_fpr, ref_tpr, _ = roc_curve(
+        labels.numpy(), scores.numpy().astype(np.float64)
+    )
     assert np.allclose(fpr, ref_fpr) and np.allclose(tpr, ref_tpr)
-    assert auc == pytest.approx(roc_auc_score(labels.numpy(), scores.numpy()))
+    assert auc == pytest.approx(
+        roc_auc_score(labels.numpy(), scores.numpy())
+    )
     assert isinstance(auc, float) and isinstance(fpr, np.ndarray)
 
 
@@ -89,12 +114,16 @@ def test_autoencoder_trained_on_one_cluster_flags_a_far_cluster():
     # Anomalies: points shifted off that plane. The reconstruction error should rank them above normal data.
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    basis = torch.linalg.qr(torch.randn(8, 2, generator=g))[0]  # (8, 2) orthonormal columns
+    basis = torch.linalg.qr(torch.randn(8, 2, generator=g))[
+        0
+    ]  # (8, 2) orthonormal columns
     normal = lambda n: torch.randn(n, 2, generator=g) @ basis.T  # noqa: E731
     train = normal(512)
     model = Autoencoder([8, 16, 2], activation="tanh", output="linear")
     fit(model, train, epochs=30, batch_size=64, lr=1e-2, progress=False)
-    far = normal(100) + 3.0 * torch.randn(100, 8, generator=g)  # far from the plane
+    far = normal(100) + 3.0 * torch.randn(
+        100, 8, generator=g
+    )  # far from the plane
     test = torch.cat([normal(100), far])
     is_anomaly = torch.cat([torch.zeros(100), torch.ones(100)]).bool()
     _, _, auc = roc(reconstruction_errors(model, test), is_anomaly)
@@ -106,7 +135,21 @@ def test_autoencoder_trained_on_a_gaussian_cluster_flags_points_from_a_far_clust
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(100)
     model = Autoencoder([8, 16, 3], activation="tanh", output="linear")
-    fit(model, torch.randn(512, 8, generator=g), epochs=30, batch_size=64, lr=1e-2, progress=False)
-    test = torch.cat([torch.randn(100, 8, generator=g), torch.randn(100, 8, generator=g) + 4.0])
-    _, _, auc = roc(reconstruction_errors(model, test), torch.arange(200) >= 100)
+    fit(
+        model,
+        torch.randn(512, 8, generator=g),
+        epochs=30,
+        batch_size=64,
+        lr=1e-2,
+        progress=False,
+    )
+    test = torch.cat(
+        [
+            torch.randn(100, 8, generator=g),
+            torch.randn(100, 8, generator=g) + 4.0,
+        ]
+    )
+    _, _, auc = roc(
+        reconstruction_errors(model, test), torch.arange(200) >= 100
+    )
     assert auc > 0.9, auc

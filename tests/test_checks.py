@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,43 +41,77 @@ def assert_wrong(checker, fn, capsys, reason: str):
     assert reason in out, out
 
 
-@pytest.mark.parametrize("checker", [checks.check_bernoulli_loss, checks.check_pca_reconstruction,
-                                     checks.check_binary_code, checks.check_min_code_bits,
-                                     checks.check_conv_transpose2d, checks.check_max_unpool2d,
-                                     checks.check_transposed_output_size, checks.check_mask,
-                                     checks.check_contractive_penalty, checks.check_greedy_pretraining,
-                                     checks.check_frozen_training, checks.check_masked_loss,
-                                     checks.check_greedy_decode, checks.check_reparameterize,
-                                     checks.check_gaussian_kl, checks.check_auroc,
-                                     checks.check_hamming_distances, checks.check_multinomial_loss])
+@pytest.mark.parametrize(
+    "checker",
+    [getattr(checks, name) for name in checks.__all__],
+    ids=lambda checker: checker.__name__,
+)
 def test_every_checker_handles_stubs_and_crashes(checker, capsys):
-    assert_wrong(checker, stub, capsys, "still raises NotImplementedError")
-    assert_wrong(checker, crashes, capsys, "raised ZeroDivisionError: division by zero")
+    assert_wrong(
+        checker, stub, capsys, "still raises NotImplementedError"
+    )
+    assert_wrong(
+        checker,
+        crashes,
+        capsys,
+        "raised ZeroDivisionError: division by zero",
+    )
     assert_wrong(checker, lambda *args: "an answer", capsys, "")
 
 
-# --- chapter 1 -------------------------------------------------------------------------------------------
+# --- structure -------------------------------------------------------------------------------------------
+
 
 def test_bernoulli_loss(capsys):
     def right(x_hat, x):
         return F.binary_cross_entropy(x_hat, x, reduction="sum") / len(x)
 
     def by_hand(x_hat, x):
-        return -(x * x_hat.log() + (1 - x) * (1 - x_hat).log()).flatten(1).sum(1).mean()
+        return (
+            -(x * x_hat.log() + (1 - x) * (1 - x_hat).log())
+            .flatten(1)
+            .sum(1)
+            .mean()
+        )
 
     assert_right(checks.check_bernoulli_loss, right, capsys)
     assert_right(checks.check_bernoulli_loss, by_hand, capsys)
-    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.binary_cross_entropy(x_hat, x), capsys,
-                 "you averaged over pixels too")
-    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.mse_loss(x_hat, x, reduction="sum") / len(x),
-                 capsys, "the loss differs from the reference")
-    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: F.binary_cross_entropy(x_hat, x, reduction="sum"),
-                 capsys, "differs from the reference")  # summed over the batch too
-    assert_wrong(checks.check_bernoulli_loss, lambda x_hat, x: right(x_hat, x).item(), capsys,
-                 "should be a torch.Tensor, got float")
-    assert_wrong(checks.check_bernoulli_loss,
-                 lambda x_hat, x: F.binary_cross_entropy(x_hat, x, reduction="none").flatten(1).sum(1), capsys,
-                 "has shape (16,), expected ()")  # forgot the mean over the batch
+    assert_wrong(
+        checks.check_bernoulli_loss,
+        lambda x_hat, x: F.binary_cross_entropy(x_hat, x),
+        capsys,
+        "you averaged over pixels too",
+    )
+    assert_wrong(
+        checks.check_bernoulli_loss,
+        lambda x_hat, x: F.mse_loss(x_hat, x, reduction="sum") / len(x),
+        capsys,
+        "the loss differs from the reference",
+    )
+    assert_wrong(
+        checks.check_bernoulli_loss,
+        lambda x_hat, x: F.binary_cross_entropy(
+            x_hat, x, reduction="sum"
+        ),
+        capsys,
+        "differs from the reference",
+    )  # summed over the batch too
+    assert_wrong(
+        checks.check_bernoulli_loss,
+        lambda x_hat, x: right(x_hat, x).item(),
+        capsys,
+        "should be a torch.Tensor, got float",
+    )
+    assert_wrong(
+        checks.check_bernoulli_loss,
+        lambda x_hat, x: (
+            F.binary_cross_entropy(x_hat, x, reduction="none")
+            .flatten(1)
+            .sum(1)
+        ),
+        capsys,
+        "has shape (16,), expected ()",
+    )  # forgot the mean over the batch
 
 
 def test_pca_reconstruction(capsys):
@@ -81,77 +119,178 @@ def test_pca_reconstruction(capsys):
         return mean + (x - mean) @ components.T @ components
 
     assert_right(checks.check_pca_reconstruction, right, capsys)
-    assert_right(checks.check_pca_reconstruction, lambda x, m, v: right(x, m, v).float(), capsys)  # float32 is fine
-    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: x @ v.T @ v, capsys,
-                 "subtract the mean before projecting")
-    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: mean + (x - mean) @ v @ v.T @ v.T @ v, capsys,
-                 "raised RuntimeError")  # shapes do not fit
-    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: (x - mean) @ v.T, capsys,
-                 "has shape (50, 3), expected (50, 12)")  # the codes, not the reconstruction
-    assert_wrong(checks.check_pca_reconstruction, lambda x, mean, v: (x - mean) @ v.T @ v, capsys,
-                 "differs from the reference")  # forgot to add the mean back
+    assert_right(
+        checks.check_pca_reconstruction,
+        lambda x, m, v: right(x, m, v).float(),
+        capsys,
+    )  # float32 is fine
+    assert_wrong(
+        checks.check_pca_reconstruction,
+        lambda x, mean, v: x @ v.T @ v,
+        capsys,
+        "subtract the mean before projecting",
+    )
+    assert_wrong(
+        checks.check_pca_reconstruction,
+        lambda x, mean, v: mean + (x - mean) @ v @ v.T @ v.T @ v,
+        capsys,
+        "raised RuntimeError",
+    )  # shapes do not fit
+    assert_wrong(
+        checks.check_pca_reconstruction,
+        lambda x, mean, v: (x - mean) @ v.T,
+        capsys,
+        "has shape (50, 3), expected (50, 12)",
+    )  # the codes, not the reconstruction
+    assert_wrong(
+        checks.check_pca_reconstruction,
+        lambda x, mean, v: (x - mean) @ v.T @ v,
+        capsys,
+        "differs from the reference",
+    )  # forgot to add the mean back
 
 
-# --- chapter 2 -------------------------------------------------------------------------------------------
+# --- number system ---------------------------------------------------------------------------------------
+
 
 def test_binary_code(capsys):
-    assert_right(checks.check_binary_code, lambda c: (c > 0.5).long(), capsys)
-    assert_right(checks.check_binary_code, lambda c: (c > 0.5).int(), capsys)
-    assert_wrong(checks.check_binary_code, lambda c: (c >= 0.5).long(), capsys, "exactly 0.5 counts as 0")
-    assert_wrong(checks.check_binary_code, lambda c: (c > 0.5).float(), capsys, "not floats")
-    assert_wrong(checks.check_binary_code, lambda c: c.round(), capsys, "not floats")
-    assert_wrong(checks.check_binary_code, lambda c: (c > 0.5).tolist(), capsys, "return a tensor, got list")
-    assert_wrong(checks.check_binary_code, lambda c: (c[:2] > 0.5).long(), capsys, "has shape (2, 3), expected (3, 3)")
+    assert_right(
+        checks.check_binary_code, lambda c: (c > 0.5).long(), capsys
+    )
+    assert_right(
+        checks.check_binary_code, lambda c: (c > 0.5).int(), capsys
+    )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: (c >= 0.5).long(),
+        capsys,
+        "exactly 0.5 counts as 0",
+    )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: (c > 0.5).float(),
+        capsys,
+        "not floats",
+    )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: c.round(),
+        capsys,
+        "not floats",
+    )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: (c > 0.5).tolist(),
+        capsys,
+        "return a tensor, got list",
+    )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: (c[:2] > 0.5).long(),
+        capsys,
+        "has shape (2, 3), expected (3, 3)",
+    )
 
 
 def test_min_code_bits(capsys):
-    assert_right(checks.check_min_code_bits, lambda n: math.ceil(math.log2(n)), capsys)
-    assert_right(checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys)
-    assert_wrong(checks.check_min_code_bits, lambda n: int(math.log2(n)), capsys,
-                 "for n = 3 you answered 1, but 2 binary units are needed: 1 give only 2 codes, 2 give 4")
-    assert_wrong(checks.check_min_code_bits, lambda n: 1 if n == 2 else int(math.log2(n)) + 1, capsys,
-                 "for n = 8 you answered 4, but 3 binary units are needed")  # floor + 1 is wrong at powers of two
-    assert_wrong(checks.check_min_code_bits, lambda n: n, capsys, "for n = 2 you answered 2, but 1 binary units are needed")
+    assert_right(
+        checks.check_min_code_bits,
+        lambda n: math.ceil(math.log2(n)),
+        capsys,
+    )
+    assert_right(
+        checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys
+    )
+    assert_wrong(
+        checks.check_min_code_bits,
+        lambda n: int(math.log2(n)),
+        capsys,
+        "for n = 3 you answered 1, but 2 binary units are needed: 1 give only 2 codes, 2 give 4",
+    )
+    assert_wrong(
+        checks.check_min_code_bits,
+        lambda n: 1 if n == 2 else int(math.log2(n)) + 1,
+        capsys,
+        "for n = 8 you answered 4, but 3 binary units are needed",
+    )  # floor + 1 is wrong at powers of two
+    assert_wrong(
+        checks.check_min_code_bits,
+        lambda n: n,
+        capsys,
+        "for n = 2 you answered 2, but 1 binary units are needed",
+    )
 
 
-# --- chapter 3 -------------------------------------------------------------------------------------------
+# --- convolution -----------------------------------------------------------------------------------------
+
 
 def scatter_add(x, kernel, s):
     (h, w), (kh, kw) = x.shape, kernel.shape
     out = torch.zeros((h - 1) * s + kh, (w - 1) * s + kw, dtype=x.dtype)
     for i in range(h):
         for j in range(w):
-            out[i * s:i * s + kh, j * s:j * s + kw] += x[i, j] * kernel
+            out[i * s : i * s + kh, j * s : j * s + kw] += (
+                x[i, j] * kernel
+            )
     return out
 
 
 def test_conv_transpose2d(capsys):
-    from aecourse.convolution import conv_transpose2d
+    from aecourse.ops.convolution import conv_transpose2d
 
     assert_right(checks.check_conv_transpose2d, scatter_add, capsys)
-    assert_right(checks.check_conv_transpose2d, lambda x, k, s: conv_transpose2d(x, k, s), capsys)
-    assert_right(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x.float(), k.float(), s), capsys)
+    assert_right(
+        checks.check_conv_transpose2d,
+        lambda x, k, s: conv_transpose2d(x, k, s),
+        capsys,
+    )
+    assert_right(
+        checks.check_conv_transpose2d,
+        lambda x, k, s: scatter_add(x.float(), k.float(), s),
+        capsys,
+    )
 
     def overwrite(x, kernel, s):
         (h, w), (kh, kw) = x.shape, kernel.shape
-        out = torch.zeros((h - 1) * s + kh, (w - 1) * s + kw, dtype=x.dtype)
+        out = torch.zeros(
+            (h - 1) * s + kh, (w - 1) * s + kw, dtype=x.dtype
+        )
         for i in range(h):
             for j in range(w):
-                out[i * s:i * s + kh, j * s:j * s + kw] = x[i, j] * kernel
+                out[i * s : i * s + kh, j * s : j * s + kw] = (
+                    x[i, j] * kernel
+                )
         return out
 
     # The worked example has stride = kernel size: no overlaps, so overwriting passes it and fails later.
-    assert_wrong(checks.check_conv_transpose2d, overwrite, capsys, "must add up (+=)")
-    assert_wrong(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x, k.flip(0, 1), s), capsys,
-                 "differs from torch's conv_transpose2d")  # a flipped kernel
-    assert_wrong(checks.check_conv_transpose2d,
-                 lambda x, k, s: F.conv2d(x[None, None], k[None, None])[0, 0], capsys, "expected (4, 4)")
-    assert_wrong(checks.check_conv_transpose2d, lambda x, k, s: scatter_add(x, k, s).tolist(), capsys,
-                 "return a tensor, got list")
+    assert_wrong(
+        checks.check_conv_transpose2d,
+        overwrite,
+        capsys,
+        "must add up (+=)",
+    )
+    assert_wrong(
+        checks.check_conv_transpose2d,
+        lambda x, k, s: scatter_add(x, k.flip(0, 1), s),
+        capsys,
+        "differs from torch's conv_transpose2d",
+    )  # a flipped kernel
+    assert_wrong(
+        checks.check_conv_transpose2d,
+        lambda x, k, s: F.conv2d(x[None, None], k[None, None])[0, 0],
+        capsys,
+        "expected (4, 4)",
+    )
+    assert_wrong(
+        checks.check_conv_transpose2d,
+        lambda x, k, s: scatter_add(x, k, s).tolist(),
+        capsys,
+        "return a tensor, got list",
+    )
 
 
 def test_max_unpool2d(capsys):
-    from aecourse.convolution import average_unpool2d, max_unpool2d
+    from aecourse.ops.convolution import average_unpool2d, max_unpool2d
 
     def by_hand(x, switches, output_size):
         h, w = output_size
@@ -162,70 +301,151 @@ def test_max_unpool2d(capsys):
     assert_right(checks.check_max_unpool2d, by_hand, capsys)
     assert_right(checks.check_max_unpool2d, max_unpool2d, capsys)
 
-    def everywhere(x, switches, output_size):  # copies into the whole window: average unpooling
+    def everywhere(
+        x, switches, output_size
+    ):  # copies into the whole window: average unpooling
         out = torch.zeros(output_size)
         up = average_unpool2d(x, output_size[0] // x.shape[0])
-        out[:up.shape[0], :up.shape[1]] = up
+        out[: up.shape[0], : up.shape[1]] = up
         return out
 
-    def transposed_index(x, switches, output_size):  # reads switch k as column k // H, row k % H
+    def transposed_index(
+        x, switches, output_size
+    ):  # reads switch k as column k // H, row k % H
         h, w = output_size
         out = torch.zeros(w, h)
         out.view(-1)[switches.flatten()] = x.flatten()
         return out.T
 
-    assert_wrong(checks.check_max_unpool2d, everywhere, capsys, "only where its maximum was")
-    assert_wrong(checks.check_max_unpool2d, transposed_index, capsys, "row k // W, column k % W")
-    assert_wrong(checks.check_max_unpool2d,
-                 lambda x, s, size: by_hand(x, s, size)[:2 * x.shape[0], :2 * x.shape[1]], capsys, "use output_size")
+    assert_wrong(
+        checks.check_max_unpool2d,
+        everywhere,
+        capsys,
+        "only where its maximum was",
+    )
+    assert_wrong(
+        checks.check_max_unpool2d,
+        transposed_index,
+        capsys,
+        "row k // W, column k % W",
+    )
+    assert_wrong(
+        checks.check_max_unpool2d,
+        lambda x, s, size: by_hand(x, s, size)[
+            : 2 * x.shape[0], : 2 * x.shape[1]
+        ],
+        capsys,
+        "use output_size",
+    )
 
 
 def test_transposed_output_size(capsys):
-    assert_right(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - 2 * p + k + op, capsys)
-    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: u * s, capsys,
-                 "u·s is only the simple rule")
-    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - 2 * p + k, capsys,
-                 "for u=7, k=3, s=2, p=1, output_padding=1 you answered 13, but ConvTranspose2d gives 14")
-    assert_wrong(checks.check_transposed_output_size, lambda u, k, s, p, op: (u - 1) * s - p + k + op, capsys,
-                 "you answered 15")
+    assert_right(
+        checks.check_transposed_output_size,
+        lambda u, k, s, p, op: (u - 1) * s - 2 * p + k + op,
+        capsys,
+    )
+    assert_wrong(
+        checks.check_transposed_output_size,
+        lambda u, k, s, p, op: u * s,
+        capsys,
+        "u·s is only the simple rule",
+    )
+    assert_wrong(
+        checks.check_transposed_output_size,
+        lambda u, k, s, p, op: (u - 1) * s - 2 * p + k,
+        capsys,
+        "for u=7, k=3, s=2, p=1, output_padding=1 you answered 13, but ConvTranspose2d gives 14",
+    )
+    assert_wrong(
+        checks.check_transposed_output_size,
+        lambda u, k, s, p, op: (u - 1) * s - p + k + op,
+        capsys,
+        "you answered 15",
+    )
 
 
-# --- chapter 4 -------------------------------------------------------------------------------------------
+# --- denoising -------------------------------------------------------------------------------------------
+
 
 def test_mask(capsys):
-    from aecourse.corruptions import mask
+    from aecourse.ops.corruptions import mask
 
-    assert_right(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) >= nu), capsys)
+    assert_right(
+        checks.check_mask,
+        lambda x, nu: x * (torch.rand_like(x) >= nu),
+        capsys,
+    )
     assert_right(checks.check_mask, lambda x, nu: mask(x, nu), capsys)
-    assert_wrong(checks.check_mask, lambda x, nu: F.dropout(x, nu) if nu < 1 else torch.zeros_like(x), capsys,
-                 "scaled by 1/(1 − ν), as dropout does")
-    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) < nu), capsys,
-                 "keep with probability ν instead of dropping")
-    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x[:1]) >= nu), capsys,
-                 "the zeros fall in the same places for every image")
-    assert_wrong(checks.check_mask, lambda x, nu: x.mul_(torch.rand_like(x) >= nu), capsys, "changed x itself")
-    assert_wrong(checks.check_mask, lambda x, nu: x * (torch.rand_like(x) >= nu / 2), capsys,
-                 "with ν = 1.0 a fraction 0.500 of the entries is 0, expected 1.0")
+    assert_wrong(
+        checks.check_mask,
+        lambda x, nu: F.dropout(x, nu) if nu < 1 else torch.zeros_like(x),
+        capsys,
+        "scaled by 1/(1 − ν), as dropout does",
+    )
+    assert_wrong(
+        checks.check_mask,
+        lambda x, nu: x * (torch.rand_like(x) < nu),
+        capsys,
+        "keep with probability ν instead of dropping",
+    )
+    assert_wrong(
+        checks.check_mask,
+        lambda x, nu: x * (torch.rand_like(x[:1]) >= nu),
+        capsys,
+        "the zeros fall in the same places for every image",
+    )
+    assert_wrong(
+        checks.check_mask,
+        lambda x, nu: x.mul_(torch.rand_like(x) >= nu),
+        capsys,
+        "changed x itself",
+    )
+    assert_wrong(
+        checks.check_mask,
+        lambda x, nu: x * (torch.rand_like(x) >= nu / 2),
+        capsys,
+        "with ν = 1.0 a fraction 0.500 of the entries is 0, expected 1.0",
+    )
 
 
 def test_contractive_penalty(capsys):
     def closed_form(x, W, b):
         h = torch.sigmoid(x @ W.T + b)
-        return ((h * (1 - h)) ** 2 @ (W ** 2).sum(1)).mean()
+        return ((h * (1 - h)) ** 2 @ (W**2).sum(1)).mean()
 
     def by_autograd(x, W, b):
-        jac = torch.func.vmap(torch.func.jacrev(lambda xi: torch.sigmoid(W @ xi + b)))(x)
+        jac = torch.func.vmap(
+            torch.func.jacrev(lambda xi: torch.sigmoid(W @ xi + b))
+        )(x)
         return jac.pow(2).sum((1, 2)).mean()
 
     assert_right(checks.check_contractive_penalty, closed_form, capsys)
     assert_right(checks.check_contractive_penalty, by_autograd, capsys)
-    assert_wrong(checks.check_contractive_penalty,
-                 lambda x, W, b: ((torch.sigmoid(x @ W.T + b) * (1 - torch.sigmoid(x @ W.T + b))) @ (W ** 2).sum(1)).mean(),
-                 capsys, "square the sigmoid's slope")
-    assert_wrong(checks.check_contractive_penalty, lambda x, W, b: closed_form(x, W, b) * len(x), capsys,
-                 "you summed over the batch")
-    assert_wrong(checks.check_contractive_penalty, lambda x, W, b: (W ** 2).sum() / 16, capsys,
-                 "differs from the reference")
+    assert_wrong(
+        checks.check_contractive_penalty,
+        lambda x, W, b: (
+            (
+                torch.sigmoid(x @ W.T + b)
+                * (1 - torch.sigmoid(x @ W.T + b))
+            )
+            @ (W**2).sum(1)
+        ).mean(),
+        capsys,
+        "square the sigmoid's slope",
+    )
+    assert_wrong(
+        checks.check_contractive_penalty,
+        lambda x, W, b: closed_form(x, W, b) * len(x),
+        capsys,
+        "you summed over the batch",
+    )
+    assert_wrong(
+        checks.check_contractive_penalty,
+        lambda x, W, b: (W**2).sum() / 16,
+        capsys,
+        "differs from the reference",
+    )
 
 
 def test_mask_checker_leaves_the_global_random_stream_alone(capsys):
@@ -237,13 +457,27 @@ def test_mask_checker_leaves_the_global_random_stream_alone(capsys):
     assert torch.equal(torch.rand(3), expected)
 
 
-# --- chapter 5 -------------------------------------------------------------------------------------------
+# --- stacked pretraining ---------------------------------------------------------------------------------
 
-def greedy(net, x, train_module, *, flatten=True, no_grad=True, copy_first=True, bias=True, activation=True,
-           raw_inputs=False, touch_output=False):
-    """The loop of chapter 5's exercise, with switches for the slips the checker must name."""
+
+def greedy(
+    net,
+    x,
+    train_module,
+    *,
+    flatten=True,
+    no_grad=True,
+    copy_first=True,
+    bias=True,
+    activation=True,
+    raw_inputs=False,
+    touch_output=False,
+):
+    """The loop of the stacked pretraining chapter's exercise, with switches for the slips to name."""
     flat = x.flatten(1) if flatten else x
-    if not copy_first:  # build every training set up front, with the layers still random
+    if (
+        not copy_first
+    ):  # build every training set up front, with the layers still random
         with torch.no_grad():
             sets = [net.features(x, l) for l in range(net.depth)]
     for l, layer in enumerate(net.hidden, start=1):
@@ -255,7 +489,11 @@ def greedy(net, x, train_module, *, flatten=True, no_grad=True, copy_first=True,
             h = flat
         elif no_grad:
             with torch.no_grad():
-                h = net.features(x, l - 1) if activation or l == 1 else net.hidden[l - 2](net.features(x, l - 2))
+                h = (
+                    net.features(x, l - 1)
+                    if activation or l == 1
+                    else net.hidden[l - 2](net.features(x, l - 2))
+                )
         else:
             h = net.features(x, l - 1)
         trained = train_module(h, layer.out_features)
@@ -272,22 +510,67 @@ def test_greedy_pretraining(capsys):
     check = checks.check_greedy_pretraining
     assert_right(check, greedy, capsys)
     assert_wrong(check, lambda *a: None, capsys, "called 0 times")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, flatten=False), capsys, "flattened")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, no_grad=False), capsys, "torch.no_grad()")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, copy_first=False), capsys, "*before* pretraining")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, raw_inputs=True), capsys, "raw inputs")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, activation=False), capsys, "misses the activation")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, bias=False), capsys, "not its bias")
-    assert_wrong(check, lambda n, x, t: greedy(n, x, t, touch_output=True), capsys, "output layer changed")
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, flatten=False),
+        capsys,
+        "flattened",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, no_grad=False),
+        capsys,
+        "torch.no_grad()",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, copy_first=False),
+        capsys,
+        "*before* pretraining",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, raw_inputs=True),
+        capsys,
+        "raw inputs",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, activation=False),
+        capsys,
+        "misses the activation",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, bias=False),
+        capsys,
+        "not its bias",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(n, x, t, touch_output=True),
+        capsys,
+        "output layer changed",
+    )
     # Any other wrong training set of the right shape (here h^(1) halved for layer 2) is named, not a crash.
-    assert_wrong(check, lambda n, x, t: greedy(n, x, lambda h, k: t(h / 2 if h.shape[1] == 8 else h, k)), capsys,
-                 "layer 2 was not trained on h^(1)(x)")
+    assert_wrong(
+        check,
+        lambda n, x, t: greedy(
+            n, x, lambda h, k: t(h / 2 if h.shape[1] == 8 else h, k)
+        ),
+        capsys,
+        "layer 2 was not trained on h^(1)(x)",
+    )
 
 
-def output_only(net, x, y, epochs, *, params=None, restore=True, step=True):
+def output_only(
+    net, x, y, epochs, *, params=None, restore=True, step=True
+):
     for p in net.hidden.parameters():
         p.requires_grad_(False)
-    optimizer = torch.optim.SGD(params(net) if params else net.output.parameters(), lr=0.5)
+    optimizer = torch.optim.SGD(
+        params(net) if params else net.output.parameters(), lr=0.5
+    )
     for _ in range(epochs):
         loss = F.cross_entropy(net(x), y)
         optimizer.zero_grad()
@@ -302,7 +585,9 @@ def output_only(net, x, y, epochs, *, params=None, restore=True, step=True):
 def test_frozen_training(capsys):
     check = checks.check_frozen_training
 
-    def everything(net, x, y, epochs):  # the slip: the optimizer gets every parameter, so all layers train
+    def everything(
+        net, x, y, epochs
+    ):  # the slip: the optimizer gets every parameter, so all layers train
         optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
         for _ in range(epochs):
             optimizer.zero_grad()
@@ -311,12 +596,28 @@ def test_frozen_training(capsys):
 
     assert_right(check, output_only, capsys)
     assert_wrong(check, everything, capsys, "the hidden layers changed")
-    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, e, restore=False), capsys, "requires_grad=False")
-    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, e, step=False), capsys, "did not change")
-    assert_wrong(check, lambda n, x, y, e: output_only(n, x, y, 1), capsys, "the training loss went from")
+    assert_wrong(
+        check,
+        lambda n, x, y, e: output_only(n, x, y, e, restore=False),
+        capsys,
+        "requires_grad=False",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, y, e: output_only(n, x, y, e, step=False),
+        capsys,
+        "did not change",
+    )
+    assert_wrong(
+        check,
+        lambda n, x, y, e: output_only(n, x, y, 1),
+        capsys,
+        "the training loss went from",
+    )
 
 
-# --- chapter 7 -------------------------------------------------------------------------------------------
+# --- variational autoencoders ----------------------------------------------------------------------------
+
 
 def reparameterize_by_hand(mu, logvar):
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -325,40 +626,107 @@ def reparameterize_by_hand(mu, logvar):
 def test_reparameterize(capsys):
     from torch.distributions import Normal
 
-    from aecourse.vae import reparameterize
+    from aecourse.models.vae import reparameterize
 
     def sigma(logvar):
         return torch.exp(0.5 * logvar)
 
-    assert_right(checks.check_reparameterize, reparameterize_by_hand, capsys)
+    assert_right(
+        checks.check_reparameterize, reparameterize_by_hand, capsys
+    )
     assert_right(checks.check_reparameterize, reparameterize, capsys)
-    assert_right(checks.check_reparameterize, lambda mu, lv: Normal(mu, sigma(lv)).rsample(), capsys)
-    assert_right(checks.check_reparameterize, lambda mu, lv: mu - lv.exp().sqrt() * torch.randn(mu.shape), capsys)
+    assert_right(
+        checks.check_reparameterize,
+        lambda mu, lv: Normal(mu, sigma(lv)).rsample(),
+        capsys,
+    )
+    assert_right(
+        checks.check_reparameterize,
+        lambda mu, lv: mu - lv.exp().sqrt() * torch.randn(mu.shape),
+        capsys,
+    )
     wrong = [  # (the student's z, what the verdict must say)
-        (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "you scaled ε by σ² = exp(log σ²)"),
-        (lambda mu, lv: mu + lv * torch.randn_like(mu), "you scaled ε by log σ² itself"),
-        (lambda mu, lv: mu + 0.5 * lv * torch.randn_like(mu), "you scaled ε by ½ log σ²: take the exp"),
-        (lambda mu, lv: mu + lv.sqrt() * torch.randn_like(mu), "z has NaN or inf"),
-        (lambda mu, lv: mu + torch.exp(-0.5 * lv) * torch.randn_like(mu), "the sign in the exponent is flipped"),
-        (lambda mu, lv: sigma(lv) * torch.randn_like(mu), "z is missing the mean"),
-        (lambda mu, lv: -mu + sigma(lv) * torch.randn_like(mu), "μ has the wrong sign"),
+        (
+            lambda mu, lv: mu + lv.exp() * torch.randn_like(mu),
+            "you scaled ε by σ² = exp(log σ²)",
+        ),
+        (
+            lambda mu, lv: mu + lv * torch.randn_like(mu),
+            "you scaled ε by log σ² itself",
+        ),
+        (
+            lambda mu, lv: mu + 0.5 * lv * torch.randn_like(mu),
+            "you scaled ε by ½ log σ²: take the exp",
+        ),
+        (
+            lambda mu, lv: mu + lv.sqrt() * torch.randn_like(mu),
+            "z has NaN or inf",
+        ),
+        (
+            lambda mu, lv: (
+                mu + torch.exp(-0.5 * lv) * torch.randn_like(mu)
+            ),
+            "the sign in the exponent is flipped",
+        ),
+        (
+            lambda mu, lv: sigma(lv) * torch.randn_like(mu),
+            "z is missing the mean",
+        ),
+        (
+            lambda mu, lv: -mu + sigma(lv) * torch.randn_like(mu),
+            "μ has the wrong sign",
+        ),
         (lambda mu, lv: mu, "z equals μ: add the noise"),
-        (lambda mu, lv: mu + sigma(lv) * torch.rand_like(mu), "ε looks uniform"),
-        (lambda mu, lv: mu + sigma(lv) * torch.randn_like(mu[:1]), "every example got the same ε"),
-        (lambda mu, lv: mu + sigma(lv) * torch.randn(len(mu), 1), "every code unit got the same ε"),
-        (lambda mu, lv: mu + sigma(lv) * torch.randn(mu.shape, generator=torch.Generator().manual_seed(0)),
-         "two calls gave the same z"),
-        (lambda mu, lv: Normal(mu, sigma(lv)).sample(), "gradients do not flow"),
-        (lambda mu, lv: torch.normal(mu, sigma(lv)), "gradients do not flow"),  # differentiable, but gradient 0
-        (lambda mu, lv: reparameterize_by_hand(mu, lv).detach(), "gradients do not flow"),
-        (lambda mu, lv: mu + 2 * sigma(lv) * torch.randn_like(mu), "should be standard normal, but its columns"),
-        (lambda mu, lv: reparameterize_by_hand(mu, lv)[:5], "return a tensor z of mu's shape (4000, 4), got (5, 4)"),
+        (
+            lambda mu, lv: mu + sigma(lv) * torch.rand_like(mu),
+            "ε looks uniform",
+        ),
+        (
+            lambda mu, lv: mu + sigma(lv) * torch.randn_like(mu[:1]),
+            "every example got the same ε",
+        ),
+        (
+            lambda mu, lv: mu + sigma(lv) * torch.randn(len(mu), 1),
+            "every code unit got the same ε",
+        ),
+        (
+            lambda mu, lv: (
+                mu
+                + sigma(lv)
+                * torch.randn(
+                    mu.shape, generator=torch.Generator().manual_seed(0)
+                )
+            ),
+            "two calls gave the same z",
+        ),
+        (
+            lambda mu, lv: Normal(mu, sigma(lv)).sample(),
+            "gradients do not flow",
+        ),
+        (
+            lambda mu, lv: torch.normal(mu, sigma(lv)),
+            "gradients do not flow",
+        ),  # differentiable, but gradient 0
+        (
+            lambda mu, lv: reparameterize_by_hand(mu, lv).detach(),
+            "gradients do not flow",
+        ),
+        (
+            lambda mu, lv: mu + 2 * sigma(lv) * torch.randn_like(mu),
+            "should be standard normal, but its columns",
+        ),
+        (
+            lambda mu, lv: reparameterize_by_hand(mu, lv)[:5],
+            "return a tensor z of mu's shape (4000, 4), got (5, 4)",
+        ),
     ]
     for fn, reason in wrong:
         assert_wrong(checks.check_reparameterize, fn, capsys, reason)
 
 
-def test_reparameterize_checker_leaves_the_global_random_stream_alone(capsys):
+def test_reparameterize_checker_leaves_the_global_random_stream_alone(
+    capsys,
+):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
@@ -371,34 +739,86 @@ def test_gaussian_kl(capsys):
     from torch.distributions import Normal, kl_divergence
 
     def kl(mu, lv):
-        return 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(1)
+        return 0.5 * (mu**2 + lv.exp() - 1 - lv).sum(1)
 
     assert_right(checks.check_gaussian_kl, kl, capsys)
-    assert_right(checks.check_gaussian_kl, lambda mu, lv: -0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp(), dim=1), capsys)
-    assert_right(checks.check_gaussian_kl,
-                 lambda mu, lv: kl_divergence(Normal(mu, (0.5 * lv).exp()), Normal(0.0, 1.0)).sum(1).float(), capsys)
+    assert_right(
+        checks.check_gaussian_kl,
+        lambda mu, lv: (
+            -0.5 * torch.sum(1 + lv - mu.pow(2) - lv.exp(), dim=1)
+        ),
+        capsys,
+    )
+    assert_right(
+        checks.check_gaussian_kl,
+        lambda mu, lv: (
+            kl_divergence(Normal(mu, (0.5 * lv).exp()), Normal(0.0, 1.0))
+            .sum(1)
+            .float()
+        ),
+        capsys,
+    )
     wrong = [
         (lambda mu, lv: 2 * kl(mu, lv), "you forgot the ½"),
-        (lambda mu, lv: kl(mu, lv).sum(), "you summed over the batch: return one KL per example, shape (N,)"),
+        (
+            lambda mu, lv: kl(mu, lv).sum(),
+            "you summed over the batch: return one KL per example, shape (N,)",
+        ),
         (lambda mu, lv: kl(mu, lv).mean(), "you averaged over the batch"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv), "sum over the 5 code units of each example"),
-        (lambda mu, lv: kl(mu, lv) / 5, "sum over the code units of each example, do not average them"),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - lv),
+            "sum over the 5 code units of each example",
+        ),
+        (
+            lambda mu, lv: kl(mu, lv) / 5,
+            "sum over the code units of each example, do not average them",
+        ),
         (lambda mu, lv: -kl(mu, lv), "the sign is flipped"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + (0.5 * lv).exp() - 1 - lv).sum(1), "you used σ = exp(½ log σ²) in its place"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - 0.5 * lv).sum(1), "not ½ log σ²"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 + lv).sum(1), "enters with a minus sign"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() + 1 - lv).sum(1), "it is − 1 inside the sum"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv - 1 - lv.log()).sum(1), "the KL has NaN or inf"),
-        (lambda mu, lv: 0.5 * (mu ** 2 + lv - 1 - lv).sum(1), "the variance is σ² = exp(log σ²)"),
-        (lambda mu, lv: 0.5 * (mu + lv.exp() - 1 - lv).sum(1), "μ enters squared"),
-        (lambda mu, lv: kl(mu, lv) + 0.1, "the KL per example differs from the reference by up to 0.1"),
-        (lambda mu, lv: kl(mu, lv).tolist(), "should be a torch.Tensor, got list"),
+        (
+            lambda mu, lv: (
+                0.5 * (mu**2 + (0.5 * lv).exp() - 1 - lv).sum(1)
+            ),
+            "you used σ = exp(½ log σ²) in its place",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 - 0.5 * lv).sum(1),
+            "not ½ log σ²",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv.exp() - 1 + lv).sum(1),
+            "enters with a minus sign",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv.exp() + 1 - lv).sum(1),
+            "it is − 1 inside the sum",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv - 1 - lv.log()).sum(1),
+            "the KL has NaN or inf",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu**2 + lv - 1 - lv).sum(1),
+            "the variance is σ² = exp(log σ²)",
+        ),
+        (
+            lambda mu, lv: 0.5 * (mu + lv.exp() - 1 - lv).sum(1),
+            "μ enters squared",
+        ),
+        (
+            lambda mu, lv: kl(mu, lv) + 0.1,
+            "the KL per example differs from the reference by up to 0.1",
+        ),
+        (
+            lambda mu, lv: kl(mu, lv).tolist(),
+            "should be a torch.Tensor, got list",
+        ),
     ]
     for fn, reason in wrong:
         assert_wrong(checks.check_gaussian_kl, fn, capsys, reason)
 
 
-# --- chapter 8 -------------------------------------------------------------------------------------------
+# --- applications ----------------------------------------------------------------------------------------
+
 
 def pair_differences(scores, is_anomaly):
     """(N_anom, N_normal): each anomaly's score minus each normal example's."""
@@ -423,30 +843,65 @@ def test_auroc(capsys):
 
     check = checks.check_auroc
     assert_right(check, auroc_by_pairs, capsys)  # a 0-dim tensor
-    assert_right(check, lambda s, a: roc_auc_score(a.numpy(), s.numpy()), capsys)  # a numpy float
-    assert_right(check, lambda s, a: float(roc_auc_score(a, s)), capsys)  # a python float
+    assert_right(
+        check, lambda s, a: roc_auc_score(a.numpy(), s.numpy()), capsys
+    )  # a numpy float
+    assert_right(
+        check, lambda s, a: float(roc_auc_score(a, s)), capsys
+    )  # a python float
     assert_right(check, lambda s, a: np.float32(by_ranks(s, a)), capsys)
-    assert_right(check, lambda s, a: np.array(by_ranks(s, a)), capsys)  # a 0-dim numpy array
+    assert_right(
+        check, lambda s, a: np.array(by_ranks(s, a)), capsys
+    )  # a 0-dim numpy array
 
-    def count(scores, is_anomaly):  # pairs where the anomaly wins, ties counting ½
+    def count(
+        scores, is_anomaly
+    ):  # pairs where the anomaly wins, ties counting ½
         d = pair_differences(scores, is_anomaly)
         return ((d > 0).sum() + 0.5 * (d == 0).sum()).item()
 
     wrong = [
-        (lambda s, a: (pair_differences(s, a) > 0).double().mean(), "you counted ties as 0: count a tie"),
-        (lambda s, a: (pair_differences(s, a) >= 0).double().mean(), "you counted ties as 1: count a tie as one half"),
-        (lambda s, a: 1 - auroc_by_pairs(s, a), "the scores are reversed: higher must mean more anomalous"),
+        (
+            lambda s, a: (pair_differences(s, a) > 0).double().mean(),
+            "you counted ties as 0: count a tie",
+        ),
+        (
+            lambda s, a: (pair_differences(s, a) >= 0).double().mean(),
+            "you counted ties as 1: count a tie as one half",
+        ),
+        (
+            lambda s, a: 1 - auroc_by_pairs(s, a),
+            "the scores are reversed: higher must mean more anomalous",
+        ),
         (lambda s, a: auroc_by_pairs(s, ~a), "the scores are reversed"),
         (lambda s, a: roc_auc_score(a, -s), "the scores are reversed"),
-        (lambda s, a: count(s, a) / len(s) ** 2, "you divided by N², the number of all pairs of examples"),
-        (lambda s, a: count(s, a) / int(a.sum()) ** 2, "you divided by N_anom²: divide by the number of (anomaly, "
-         "normal) pairs, N_anom · N_normal = 336"),
-        (lambda s, a: count(s, a) / int((~a).sum()) ** 2, "you divided by N_normal²"),
+        (
+            lambda s, a: count(s, a) / len(s) ** 2,
+            "you divided by N², the number of all pairs of examples",
+        ),
+        (
+            lambda s, a: count(s, a) / int(a.sum()) ** 2,
+            "you divided by N_anom²: divide by the number of (anomaly, "
+            "normal) pairs, N_anom · N_normal = 336",
+        ),
+        (
+            lambda s, a: count(s, a) / int((~a).sum()) ** 2,
+            "you divided by N_normal²",
+        ),
         (lambda s, a: count(s, a), "you divided by nothing"),
-        (lambda s, a: 100 * auroc_by_pairs(s, a), "you returned 84.52: AUROC is a probability, between 0 and 1"),
-        (lambda s, a: auroc_by_pairs(s, a) - 0.01, "your AUROC is 0.8352, the reference 0.8452"),
-        (lambda s, a: auroc_by_pairs(s, a).reshape(1), "return one number (a float or a 0-dimensional tensor), "
-         "got a tensor of shape (1,)"),
+        (
+            lambda s, a: 100 * auroc_by_pairs(s, a),
+            "you returned 84.52: AUROC is a probability, between 0 and 1",
+        ),
+        (
+            lambda s, a: auroc_by_pairs(s, a) - 0.01,
+            "your AUROC is 0.8352, the reference 0.8452",
+        ),
+        (
+            lambda s, a: auroc_by_pairs(s, a).reshape(1),
+            "return one number (a float or a 0-dimensional tensor), "
+            "got a tensor of shape (1,)",
+        ),
         (lambda s, a: [auroc_by_pairs(s, a).item()], "got list"),
         (lambda s, a: True, "got bool"),
     ]
@@ -466,21 +921,66 @@ def test_hamming_distances(capsys):
 
     assert_right(check, by_broadcasting, capsys)
     assert_right(check, by_matmul, capsys)  # float distances are fine
-    assert_right(check, lambda a, b: torch.cdist(a.double(), b.double(), p=0), capsys)
-    assert_right(check, lambda a, b: (a[:, None] - b[None]).abs().sum(-1).int(), capsys)
+    assert_right(
+        check,
+        lambda a, b: torch.cdist(a.double(), b.double(), p=0),
+        capsys,
+    )
+    assert_right(
+        check,
+        lambda a, b: (a[:, None] - b[None]).abs().sum(-1).int(),
+        capsys,
+    )
     wrong = [
-        (lambda a, b: by_broadcasting(b, a), "you returned the transpose, shape (7, 5): rows are queries a, columns b"),
-        (lambda a, b: (a[:, None] != b[None]).float().mean(-1), "the fraction of bits that differ"),
-        (lambda a, b: (a[:, None] == b[None]).sum(-1), "you counted the bits that agree"),
-        (lambda a, b: torch.cdist(a.float(), b.float()), "that is the Euclidean distance"),
-        (lambda a, b: a.float() @ b.float().T, "a @ b.T counts the bits that are 1 in both codes"),
-        (lambda a, b: by_broadcasting(a, b)[:, :3], "the distances have shape (5, 3), expected (5, 7) = (Q, N)"),
-        (lambda a, b: by_broadcasting(a, b).sum(), "have shape (), expected (5, 7)"),
-        (lambda a, b: by_broadcasting(a, b) + torch.eye(*by_broadcasting(a, b).shape, dtype=torch.long),
-         "entry [0, 0] is 5, but a[0] and b[0] differ in 4 bits"),
-        (lambda a, b: by_broadcasting(a, b) if a.dtype == torch.float32 else by_broadcasting(a, b).float() / 16,
-         "for a (4, 16) and b (9, 16) of int64 bits, you returned the fraction"),
-        (lambda a, b: by_broadcasting(a, b).tolist(), "return a tensor, got list"),
+        (
+            lambda a, b: by_broadcasting(b, a),
+            "you returned the transpose, shape (7, 5): rows are queries a, columns b",
+        ),
+        (
+            lambda a, b: (a[:, None] != b[None]).float().mean(-1),
+            "the fraction of bits that differ",
+        ),
+        (
+            lambda a, b: (a[:, None] == b[None]).sum(-1),
+            "you counted the bits that agree",
+        ),
+        (
+            lambda a, b: torch.cdist(a.float(), b.float()),
+            "that is the Euclidean distance",
+        ),
+        (
+            lambda a, b: a.float() @ b.float().T,
+            "a @ b.T counts the bits that are 1 in both codes",
+        ),
+        (
+            lambda a, b: by_broadcasting(a, b)[:, :3],
+            "the distances have shape (5, 3), expected (5, 7) = (Q, N)",
+        ),
+        (
+            lambda a, b: by_broadcasting(a, b).sum(),
+            "have shape (), expected (5, 7)",
+        ),
+        (
+            lambda a, b: (
+                by_broadcasting(a, b)
+                + torch.eye(
+                    *by_broadcasting(a, b).shape, dtype=torch.long
+                )
+            ),
+            "entry [0, 0] is 5, but a[0] and b[0] differ in 4 bits",
+        ),
+        (
+            lambda a, b: (
+                by_broadcasting(a, b)
+                if a.dtype == torch.float32
+                else by_broadcasting(a, b).float() / 16
+            ),
+            "for a (4, 16) and b (9, 16) of int64 bits, you returned the fraction",
+        ),
+        (
+            lambda a, b: by_broadcasting(a, b).tolist(),
+            "return a tensor, got list",
+        ),
     ]
     for fn, reason in wrong:
         assert_wrong(check, fn, capsys, reason)
@@ -492,23 +992,150 @@ def test_multinomial_loss(capsys):
     def by_hand(logits, p):
         return -(p * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
-    assert_right(check, lambda logits, p: F.cross_entropy(logits, p), capsys)
+    assert_right(
+        check, lambda logits, p: F.cross_entropy(logits, p), capsys
+    )
     assert_right(check, by_hand, capsys)
-    assert_right(check, lambda logits, p: by_hand(logits.float(), p.float()), capsys)  # float32 is fine
-    assert_right(check, lambda logits, p: -(p * (logits - logits.logsumexp(1, keepdim=True))).sum() / len(p), capsys)
+    assert_right(
+        check,
+        lambda logits, p: by_hand(logits.float(), p.float()),
+        capsys,
+    )  # float32 is fine
+    assert_right(
+        check,
+        lambda logits, p: (
+            -(p * (logits - logits.logsumexp(1, keepdim=True))).sum()
+            / len(p)
+        ),
+        capsys,
+    )
     wrong = [
-        (lambda logits, p: F.cross_entropy(logits, p, reduction="sum"), "you summed over the batch: average over the 6"),
-        (lambda logits, p: -(p * F.log_softmax(logits, 1)).mean(), "you averaged over the 13 words too"),
-        (lambda logits, p: -(p * logits).sum(1).mean(), "you forgot the softmax"),
-        (lambda logits, p: -(p * F.softmax(logits, 1)).sum(1).mean(), "you forgot the log"),
-        (lambda logits, p: -(p * F.log_softmax(logits, 0)).sum(1).mean(), "your softmax runs over the batch (dim=0)"),
-        (lambda logits, p: (p * F.log_softmax(logits, 1)).sum(1).mean(), "the sign is flipped"),
-        (lambda logits, p: F.cross_entropy(logits, p, reduction="none"), "you returned one loss per document"),
-        (lambda logits, p: by_hand(logits, p).reshape(1), "0-dimensional tensor (it is what .backward() starts "
-         "from), got shape (1,)"),
+        (
+            lambda logits, p: F.cross_entropy(logits, p, reduction="sum"),
+            "you summed over the batch: average over the 6",
+        ),
+        (
+            lambda logits, p: -(p * F.log_softmax(logits, 1)).mean(),
+            "you averaged over the 13 words too",
+        ),
+        (
+            lambda logits, p: -(p * logits).sum(1).mean(),
+            "you forgot the softmax",
+        ),
+        (
+            lambda logits, p: -(p * F.softmax(logits, 1)).sum(1).mean(),
+            "you forgot the log",
+        ),
+        (
+            lambda logits, p: (
+                -(p * F.log_softmax(logits, 0)).sum(1).mean()
+            ),
+            "your softmax runs over the batch (dim=0)",
+        ),
+        (
+            lambda logits, p: (
+                (p * F.log_softmax(logits, 1)).sum(1).mean()
+            ),
+            "the sign is flipped",
+        ),
+        (
+            lambda logits, p: F.cross_entropy(
+                logits, p, reduction="none"
+            ),
+            "you returned one loss per document",
+        ),
+        (
+            lambda logits, p: by_hand(logits, p).reshape(1),
+            "0-dimensional tensor (it is what .backward() starts "
+            "from), got shape (1,)",
+        ),
         (lambda logits, p: by_hand(logits, p).item(), "got float"),
         (lambda logits, p: by_hand(logits, p) + 0.1, "the reference"),
-        (lambda logits, p: F.cross_entropy(logits, p.argmax(1)), "the reference"),  # hard targets
+        (
+            lambda logits, p: F.cross_entropy(logits, p.argmax(1)),
+            "the reference",
+        ),  # hard targets
     ]
     for fn, reason in wrong:
         assert_wrong(check, fn, capsys, reason)
+
+
+# --- the package's layout --------------------------------------------------------------------------------
+
+# Every checker of the single-module aecourse/checks.py that the package replaced: notebooks call them all
+# as checks.check_...(...).
+ORIGINAL_CHECKERS = [
+    "check_bernoulli_loss",
+    "check_pca_reconstruction",
+    "check_binary_code",
+    "check_min_code_bits",
+    "check_conv_transpose2d",
+    "check_max_unpool2d",
+    "check_transposed_output_size",
+    "check_mask",
+    "check_contractive_penalty",
+    "check_greedy_pretraining",
+    "check_frozen_training",
+    "check_reparameterize",
+    "check_gaussian_kl",
+    "check_masked_loss",
+    "check_greedy_decode",
+    "check_auroc",
+    "check_hamming_distances",
+    "check_multinomial_loss",
+]
+# A chapter's checkers live in the module named as its notebook.
+CHAPTER_MODULES = sorted(
+    {m.name for m in pkgutil.iter_modules(checks.__path__)} - {"_verdict"}
+)
+
+
+@pytest.mark.parametrize("name", ORIGINAL_CHECKERS)
+def test_every_original_checker_is_importable_from_the_package(name):
+    assert callable(getattr(checks, name, None)), (
+        f"aecourse.checks.{name} is gone"
+    )
+    assert name in checks.__all__
+    assert getattr(checks, name).__module__ in {
+        f"aecourse.checks.{m}" for m in CHAPTER_MODULES
+    }
+
+
+def test_the_package_has_one_module_per_chapter_and_a_private_one():
+    root = Path(__file__).resolve().parent.parent
+    chapters = {p.stem for p in (root / "chapters").glob("*.ipynb")}
+    assert len(chapters) >= 8 and set(CHAPTER_MODULES) == chapters
+    private = {
+        m.name for m in pkgutil.iter_modules(checks.__path__)
+    } - chapters
+    assert private == {"_verdict"}
+
+
+def test_every_check_function_of_a_chapter_module_is_gathered():
+    for name in CHAPTER_MODULES:
+        module = importlib.import_module(f"aecourse.checks.{name}")
+        own = [
+            n
+            for n, v in vars(module).items()
+            if n.startswith("check_") and v.__module__ == module.__name__
+        ]
+        assert own and all(
+            getattr(checks, n) is getattr(module, n) for n in own
+        ), name
+    assert (
+        len(checks.__all__)
+        == len(set(checks.__all__))
+        >= len(ORIGINAL_CHECKERS)
+    )
+
+
+@pytest.mark.parametrize("name", CHAPTER_MODULES)
+def test_chapter_modules_name_their_chapter_by_topic_not_by_number(name):
+    module = importlib.import_module(f"aecourse.checks.{name}")
+    assert module.__doc__ and module.__doc__.strip(), (
+        f"aecourse.checks.{name} has no docstring"
+    )
+    assert "chapter" in module.__doc__, (
+        f"aecourse.checks.{name}: say which chapter it serves, by topic"
+    )
+    assert not re.search(r"[Cc]hapter \d", module.__doc__), module.__doc__

@@ -1,4 +1,4 @@
-"""aecourse.corruptions: noise statistics, reproducibility, PSNR and the classical filters against SciPy.
+"""aecourse.ops.corruptions: noise statistics, reproducibility, PSNR and the classical filters against SciPy.
 
 Rates of corrupted entries are checked against the binomial distribution: with n entries each hit with
 probability p, the observed rate has standard deviation sqrt(p(1 − p)/n), and we allow 5 of them (a
@@ -14,7 +14,7 @@ import pytest
 import scipy.ndimage
 import torch
 
-from aecourse.corruptions import (
+from aecourse.ops.corruptions import (
     FILTERS,
     KINDS,
     best_classical,
@@ -52,25 +52,34 @@ def blocks(n: int = 12, size: int = 28, seed: int = 2) -> torch.Tensor:
         for _ in range(3):
             r, c = torch.randint(0, size - 8, (2,), generator=g).tolist()
             h, w = torch.randint(4, 9, (2,), generator=g).tolist()
-            x[i, 0, r:r + h, c:c + w] = 0.5 + 0.5 * torch.rand((), generator=g)
+            x[i, 0, r : r + h, c : c + w] = 0.5 + 0.5 * torch.rand(
+                (), generator=g
+            )
     return x
 
 
 # --- mask ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("nu", [0.1, 0.25, 0.5, 0.9])
 def test_mask_zeroes_a_fraction_nu_and_keeps_the_rest(nu):
     x = nonzero_images()
     out = mask(x, nu, generator=gen(3))
     zero = out == 0
-    assert abs(zero.double().mean().item() - nu) < binomial_tolerance(nu, x.numel())
-    assert torch.equal(out[~zero], x[~zero])  # what is not masked is untouched
+    assert abs(zero.double().mean().item() - nu) < binomial_tolerance(
+        nu, x.numel()
+    )
+    assert torch.equal(
+        out[~zero], x[~zero]
+    )  # what is not masked is untouched
 
 
 def test_mask_hits_every_image_at_about_the_same_rate():
     # Entries are masked independently: no image is spared or wiped out as a whole.
     x, nu = nonzero_images(), 0.3
-    rates = (mask(x, nu, generator=gen(4)) == 0).double().flatten(1).mean(1)
+    rates = (
+        (mask(x, nu, generator=gen(4)) == 0).double().flatten(1).mean(1)
+    )
     assert (rates - nu).abs().max().item() < binomial_tolerance(nu, 784)
 
 
@@ -82,6 +91,7 @@ def test_mask_extreme_levels():
 
 # --- salt and pepper -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("nu", [0.1, 0.4, 1.0])
 def test_salt_and_pepper_proportions(nu):
     x = torch.full((100, 1, 28, 28), 0.5)
@@ -89,7 +99,11 @@ def test_salt_and_pepper_proportions(nu):
     n = x.numel()
     for value, p in ((0.0, nu / 2), (1.0, nu / 2), (0.5, 1 - nu)):
         rate = (out == value).double().mean().item()
-        assert abs(rate - p) <= binomial_tolerance(p, n) + 1e-12, (value, rate, p)
+        assert abs(rate - p) <= binomial_tolerance(p, n) + 1e-12, (
+            value,
+            rate,
+            p,
+        )
     assert ((out == 0) | (out == 1) | (out == 0.5)).all()
 
 
@@ -103,14 +117,21 @@ def test_salt_and_pepper_leaves_the_rest_untouched():
 
 # --- gaussian ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sigma", [0.1, 0.5])
-def test_gaussian_noise_has_mean_zero_and_std_sigma_before_clipping(sigma):
+def test_gaussian_noise_has_mean_zero_and_std_sigma_before_clipping(
+    sigma,
+):
     x = torch.full((100, 1, 28, 28), 0.5, dtype=torch.float64)
     noise = gaussian(x, sigma, generator=gen(7), clip=False) - x
     n = noise.numel()
     assert abs(noise.mean().item()) < N_SIGMA * sigma / math.sqrt(n)
-    assert abs(noise.std().item() - sigma) < N_SIGMA * sigma / math.sqrt(2 * n)  # std of a sample std
-    if sigma == 0.5:  # the wide noise does leave [0, 1]: it is the clipping that keeps images images
+    assert abs(noise.std().item() - sigma) < N_SIGMA * sigma / math.sqrt(
+        2 * n
+    )  # std of a sample std
+    if (
+        sigma == 0.5
+    ):  # the wide noise does leave [0, 1]: it is the clipping that keeps images images
         assert noise.min() < -0.5 and noise.max() > 0.5
 
 
@@ -125,19 +146,27 @@ def test_gaussian_clipping_is_the_clamp_of_the_same_noise():
 
 # --- all corruptions -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_same_generator_state_same_corruption(kind):
     x = nonzero_images((8, 1, 28, 28))
-    first, again = corrupt(x, kind, 0.3, generator=gen(9)), corrupt(x, kind, 0.3, generator=gen(9))
+    first, again = (
+        corrupt(x, kind, 0.3, generator=gen(9)),
+        corrupt(x, kind, 0.3, generator=gen(9)),
+    )
     assert torch.equal(first, again)
-    assert not torch.equal(first, corrupt(x, kind, 0.3, generator=gen(10)))
+    assert not torch.equal(
+        first, corrupt(x, kind, 0.3, generator=gen(10))
+    )
     # The generator, not the global random state, decides.
     torch.manual_seed(123)
     assert torch.equal(corrupt(x, kind, 0.3, generator=gen(9)), first)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_same_generator_state_corrupts_float32_and_float64_alike(kind):
+def test_the_same_generator_state_corrupts_float32_and_float64_alike(
+    kind,
+):
     x = nonzero_images((4, 1, 28, 28), seed=24)
     single = corrupt(x, kind, 0.3, generator=gen(25))
     double = corrupt(x.double(), kind, 0.3, generator=gen(25))
@@ -162,22 +191,42 @@ def test_without_a_generator_the_global_seed_decides(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("shape,dtype", [((5,), torch.float32), ((3, 784), torch.float64),
-                                         ((2, 1, 28, 28), torch.float32), ((2, 3, 4, 5), torch.float16)])
+@pytest.mark.parametrize(
+    "shape,dtype",
+    [
+        ((5,), torch.float32),
+        ((3, 784), torch.float64),
+        ((2, 1, 28, 28), torch.float32),
+        ((2, 3, 4, 5), torch.float16),
+    ],
+)
 def test_corruptions_keep_shape_dtype_and_input(kind, shape, dtype):
     x = nonzero_images(shape).to(dtype)
     before = x.clone()
     out = corrupt(x, kind, 0.3, generator=gen(12))
-    assert out.shape == x.shape and out.dtype == dtype and out.device == x.device
-    assert torch.equal(x, before)  # the clean images are not corrupted in place
+    assert (
+        out.shape == x.shape
+        and out.dtype == dtype
+        and out.device == x.device
+    )
+    assert torch.equal(
+        x, before
+    )  # the clean images are not corrupted in place
     assert out.min() >= 0 and out.max() <= 1
 
 
 def test_corrupt_dispatches_to_the_named_corruption():
     x = nonzero_images((6, 40))
-    assert torch.equal(corrupt(x, "mask", 0.2, gen(13)), mask(x, 0.2, gen(13)))
-    assert torch.equal(corrupt(x, "gaussian", 0.2, gen(13)), gaussian(x, 0.2, gen(13)))
-    assert torch.equal(corrupt(x, "salt_and_pepper", 0.2, gen(13)), salt_and_pepper(x, 0.2, gen(13)))
+    assert torch.equal(
+        corrupt(x, "mask", 0.2, gen(13)), mask(x, 0.2, gen(13))
+    )
+    assert torch.equal(
+        corrupt(x, "gaussian", 0.2, gen(13)), gaussian(x, 0.2, gen(13))
+    )
+    assert torch.equal(
+        corrupt(x, "salt_and_pepper", 0.2, gen(13)),
+        salt_and_pepper(x, 0.2, gen(13)),
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -190,55 +239,89 @@ def test_a_cpu_generator_gives_the_same_corruption_on_the_gpu(kind):
     torch.testing.assert_close(on_gpu.cpu(), on_cpu)
 
 
-@pytest.mark.parametrize("fn,level,message", [
-    (mask, -0.1, r"nu must be in \[0, 1\], got -0\.1"),
-    (mask, 1.5, r"nu must be in \[0, 1\], got 1\.5"),
-    (mask, float("nan"), r"nu must be a finite real number, got nan"),
-    (mask, True, r"nu must be a finite real number, got True"),
-    (mask, "0.3", r"nu must be a finite real number, got '0\.3'"),
-    (salt_and_pepper, 2, r"nu must be in \[0, 1\], got 2"),
-    (gaussian, -0.5, r"sigma must be at least 0, got -0\.5"),
-    (gaussian, float("inf"), r"sigma must be a finite real number, got inf"),
-])
+@pytest.mark.parametrize(
+    "fn,level,message",
+    [
+        (mask, -0.1, r"nu must be a number in \[0, 1\], got -0\.1"),
+        (mask, 1.5, r"nu must be a number in \[0, 1\], got 1\.5"),
+        (mask, float("nan"), r"nu must be a number in \[0, 1\], got nan"),
+        (mask, True, r"nu must be a number in \[0, 1\], got True"),
+        (mask, "0.3", r"nu must be a number in \[0, 1\], got '0\.3'"),
+        (salt_and_pepper, 2, r"nu must be a number in \[0, 1\], got 2"),
+        (gaussian, -0.5, r"sigma must be at least 0, got -0\.5"),
+        (
+            gaussian,
+            float("inf"),
+            r"sigma must be a finite real number, got inf",
+        ),
+    ],
+)
 def test_bad_levels_are_refused(fn, level, message):
     with pytest.raises(ValueError, match=message):
         fn(torch.rand(2, 3), level)
 
 
 def test_bad_kinds_and_inputs_are_refused():
-    with pytest.raises(ValueError, match=r"Unknown corruption 'blur': expected one of \('mask', 'gaussian', "
-                                         r"'salt_and_pepper'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown corruption 'blur': expected one of \('mask', 'gaussian', "
+        r"'salt_and_pepper'\)",
+    ):
         corrupt(torch.rand(2, 3), "blur", 0.1)
-    with pytest.raises(ValueError, match=r"x must be a floating-point tensor with values in \[0, 1\], got dtype "
-                                         r"torch\.uint8"):
+    with pytest.raises(
+        ValueError,
+        match=r"x must be a floating-point tensor with values in \[0, 1\], got dtype "
+        r"torch\.uint8",
+    ):
         mask(torch.zeros(2, 3, dtype=torch.uint8), 0.1)
-    with pytest.raises(ValueError, match=r"x must be a torch\.Tensor, got list"):
+    with pytest.raises(
+        ValueError, match=r"x must be a torch\.Tensor, got list"
+    ):
         gaussian([0.5, 0.5], 0.1)
 
 
 # --- psnr ----------------------------------------------------------------------------------------
 
+
 def test_psnr_by_hand():
     x = torch.zeros(3, 4, dtype=torch.float64)
-    x_hat = torch.tensor([[0.1, 0.1, 0.1, 0.1],      # MSE 0.01: 10·log10(1/0.01) = 20 dB
-                          [0.1, -0.1, 0.2, 0.0],     # MSE (0.01 + 0.01 + 0.04)/4 = 0.015
-                          [0.01, 0.01, 0.01, 0.01]],  # MSE 1e-4: 40 dB
-                         dtype=torch.float64)
+    x_hat = torch.tensor(
+        [
+            [0.1, 0.1, 0.1, 0.1],  # MSE 0.01: 10·log10(1/0.01) = 20 dB
+            [0.1, -0.1, 0.2, 0.0],  # MSE (0.01 + 0.01 + 0.04)/4 = 0.015
+            [0.01, 0.01, 0.01, 0.01],
+        ],  # MSE 1e-4: 40 dB
+        dtype=torch.float64,
+    )
     got = psnr(x_hat, x)
     assert got.shape == (3,)
-    torch.testing.assert_close(got, torch.tensor([20.0, 10 * math.log10(1 / 0.015), 40.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        got,
+        torch.tensor(
+            [20.0, 10 * math.log10(1 / 0.015), 40.0], dtype=torch.float64
+        ),
+    )
     assert abs(got[1].item() - 18.2391) < 1e-4
     # 8-bit pixels: the same relative error with max_value = 255 gives the same PSNR.
-    torch.testing.assert_close(psnr(255 * x_hat, 255 * x, max_value=255), got)
+    torch.testing.assert_close(
+        psnr(255 * x_hat, 255 * x, max_value=255), got
+    )
 
 
 def test_psnr_matches_the_numpy_formula_per_image():
     g = gen(15)
     x = torch.rand(6, 1, 28, 28, generator=g, dtype=torch.float64)
-    x_hat = (x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    x_hat = (
+        x + 0.1 * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    ).clamp(0, 1)
     a, b = x_hat.numpy(), x.numpy()
-    expected = [10 * np.log10(1.0 / np.mean((a[i] - b[i]) ** 2)) for i in range(len(a))]
-    np.testing.assert_allclose(psnr(x_hat, x).numpy(), expected, rtol=1e-12)
+    expected = [
+        10 * np.log10(1.0 / np.mean((a[i] - b[i]) ** 2))
+        for i in range(len(a))
+    ]
+    np.testing.assert_allclose(
+        psnr(x_hat, x).numpy(), expected, rtol=1e-12
+    )
 
 
 def test_psnr_of_an_exact_reconstruction_is_infinite():
@@ -252,13 +335,18 @@ def test_psnr_of_an_exact_reconstruction_is_infinite():
 
 
 def test_psnr_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"
+    ):
         psnr(torch.rand(2, 3), torch.rand(2, 4))
-    with pytest.raises(ValueError, match=r"max_value must be a positive number .* got 0"):
+    with pytest.raises(
+        ValueError, match=r"max_value must be a positive number .* got 0"
+    ):
         psnr(torch.rand(2, 3), torch.rand(2, 3), max_value=0)
 
 
 # --- classical filters ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("size", [1, 3, 5])
 def test_median_filter_is_scipys_on_each_image(size):
@@ -266,8 +354,13 @@ def test_median_filter_is_scipys_on_each_image(size):
     out = median_filter(x, size)
     assert out.shape == x.shape and out.dtype == torch.float64
     for i in range(4):
-        for c in range(2):  # each image and channel on its own: nothing leaks between them
-            np.testing.assert_array_equal(out[i, c].numpy(), scipy.ndimage.median_filter(x[i, c].numpy(), size=size))
+        for c in range(
+            2
+        ):  # each image and channel on its own: nothing leaks between them
+            np.testing.assert_array_equal(
+                out[i, c].numpy(),
+                scipy.ndimage.median_filter(x[i, c].numpy(), size=size),
+            )
 
 
 @pytest.mark.parametrize("sigma", [0.0, 0.5, 1.0, 2.5])
@@ -277,8 +370,14 @@ def test_gaussian_filter_is_scipys_on_each_image(sigma):
     assert out.shape == x.shape and out.dtype == torch.float64
     for i in range(4):
         for c in range(2):
-            np.testing.assert_allclose(out[i, c].numpy(), scipy.ndimage.gaussian_filter(x[i, c].numpy(), sigma=sigma),
-                                       rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(
+                out[i, c].numpy(),
+                scipy.ndimage.gaussian_filter(
+                    x[i, c].numpy(), sigma=sigma
+                ),
+                rtol=1e-12,
+                atol=1e-15,
+            )
     if sigma == 0:
         assert torch.equal(out, x)
 
@@ -286,8 +385,14 @@ def test_gaussian_filter_is_scipys_on_each_image(sigma):
 def test_filters_keep_float32_and_work_on_plain_images():
     x = torch.rand(1, 1, 12, 12, generator=gen(19))
     for out in (median_filter(x), gaussian_filter(x, 1.0)):
-        assert out.dtype == torch.float32 and out.device == x.device and out.shape == x.shape
-    torch.testing.assert_close(median_filter(x[0, 0], 3), median_filter(x, 3)[0, 0])
+        assert (
+            out.dtype == torch.float32
+            and out.device == x.device
+            and out.shape == x.shape
+        )
+    torch.testing.assert_close(
+        median_filter(x[0, 0], 3), median_filter(x, 3)[0, 0]
+    )
 
 
 def test_median_filter_removes_isolated_salt_and_pepper():
@@ -295,25 +400,39 @@ def test_median_filter_removes_isolated_salt_and_pepper():
     noisy = x.clone()
     noisy[0, 0, 2, 3], noisy[0, 0, 6, 6] = 1.0, 0.0
     assert torch.equal(median_filter(noisy, 3), x)
-    assert not torch.equal(gaussian_filter(noisy, 1.0), x)  # the blur only spreads them out
+    assert not torch.equal(
+        gaussian_filter(noisy, 1.0), x
+    )  # the blur only spreads them out
 
 
 def test_filters_reject_bad_arguments():
     for size in (2, 0, 3.0, True):
-        with pytest.raises(ValueError, match=r"size must be an odd int ≥ 1"):
+        with pytest.raises(
+            ValueError, match=r"size must be an odd int ≥ 1"
+        ):
             median_filter(torch.rand(1, 1, 5, 5), size)
-    with pytest.raises(ValueError, match=r"sigma must be at least 0, got -1"):
+    with pytest.raises(
+        ValueError, match=r"sigma must be at least 0, got -1"
+    ):
         gaussian_filter(torch.rand(1, 1, 5, 5), -1)
-    with pytest.raises(ValueError, match=r"at least 2 dimension\(s\) \(\.\.\., H, W\), got shape \(5,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"at least 2 dimension\(s\) \(\.\.\., H, W\), got shape \(5,\)",
+    ):
         median_filter(torch.rand(5))
 
 
 # --- best_classical ------------------------------------------------------------------------------
 
+
 def check_best(x_noisy, x_clean, **grid):
     name, params, denoised = best_classical(x_noisy, x_clean, **grid)
-    scores = {(n, tuple(p.items())): psnr(FILTERS[n](x_noisy, **p), x_clean).mean().item()
-              for n, p in classical_candidates(**grid)}
+    scores = {
+        (n, tuple(p.items())): psnr(FILTERS[n](x_noisy, **p), x_clean)
+        .mean()
+        .item()
+        for n, p in classical_candidates(**grid)
+    }
     assert scores[(name, tuple(params.items()))] == max(scores.values())
     assert torch.equal(denoised, FILTERS[name](x_noisy, **params))
     return name, params
@@ -321,16 +440,26 @@ def check_best(x_noisy, x_clean, **grid):
 
 def test_best_classical_picks_the_median_for_salt_and_pepper():
     x = blocks()
-    name, params = check_best(salt_and_pepper(x, 0.2, generator=gen(20)), x)
+    name, params = check_best(
+        salt_and_pepper(x, 0.2, generator=gen(20)), x
+    )
     assert name == "median"
 
 
 def test_best_classical_picks_a_blur_for_gaussian_noise_on_smooth_images():
-    smooth = gaussian_filter(torch.rand(12, 1, 28, 28, generator=gen(21)), 3.0)
-    smooth = (smooth - smooth.amin((2, 3), keepdim=True)) / (smooth.amax((2, 3), keepdim=True)
-                                                             - smooth.amin((2, 3), keepdim=True))
-    name, params = check_best(gaussian(smooth, 0.2, generator=gen(22), clip=False), smooth,
-                              sizes=(3, 5), sigmas=(0.5, 1.0, 2.0))
+    smooth = gaussian_filter(
+        torch.rand(12, 1, 28, 28, generator=gen(21)), 3.0
+    )
+    smooth = (smooth - smooth.amin((2, 3), keepdim=True)) / (
+        smooth.amax((2, 3), keepdim=True)
+        - smooth.amin((2, 3), keepdim=True)
+    )
+    name, params = check_best(
+        gaussian(smooth, 0.2, generator=gen(22), clip=False),
+        smooth,
+        sizes=(3, 5),
+        sigmas=(0.5, 1.0, 2.0),
+    )
     assert name == "gaussian" and params["sigma"] >= 1.0
 
 

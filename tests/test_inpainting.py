@@ -1,4 +1,4 @@
-"""aecourse.inpainting: patches inside the image and reproducible, errors and the mean-image baseline by
+"""aecourse.evaluation.inpainting: patches inside the image and reproducible, errors and the mean-image baseline by
 hand on small tensors."""
 
 from __future__ import annotations
@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aecourse.inpainting import hide_patch, mean_fill, patch_error, patch_noise
+from aecourse.evaluation.inpainting import (
+    hide_patch,
+    mean_fill,
+    patch_error,
+    patch_noise,
+)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -14,7 +19,9 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def test_hide_patch_hides_one_square_inside_each_image():
-    x = 0.5 + 0.5 * torch.rand(300, 3, 7, 9, generator=gen(1))  # no zeros before hiding
+    x = 0.5 + 0.5 * torch.rand(
+        300, 3, 7, 9, generator=gen(1)
+    )  # no zeros before hiding
     out, mask = hide_patch(x, 4, gen(2))
     assert mask.shape == (300, 1, 7, 9) and mask.dtype == torch.bool
     assert torch.equal(mask.flatten(1).sum(1), torch.full((300,), 16))
@@ -22,11 +29,21 @@ def test_hide_patch_hides_one_square_inside_each_image():
         r, c = m.nonzero(as_tuple=True)
         # a 4 × 4 square: its rows and columns are 4 consecutive indices each, inside the 7 × 9 image
         assert r.max() - r.min() == 3 and c.max() - c.min() == 3
-        assert r.min() >= 0 and r.max() <= 6 and c.min() >= 0 and c.max() <= 8
+        assert (
+            r.min() >= 0
+            and r.max() <= 6
+            and c.min() >= 0
+            and c.max() <= 8
+        )
     hidden = mask.expand_as(x)
-    assert torch.equal(out[hidden], torch.zeros(300 * 3 * 16)) and torch.equal(out[~hidden], x[~hidden])
+    assert torch.equal(
+        out[hidden], torch.zeros(300 * 3 * 16)
+    ) and torch.equal(out[~hidden], x[~hidden])
     # All (7 − 4 + 1) × (9 − 4 + 1) = 24 positions occur among 300 draws (each misses with prob. ~3e-6).
-    corners = {(int(m.nonzero()[0, 0]), int(m.nonzero()[0, 1])) for m in mask[:, 0]}
+    corners = {
+        (int(m.nonzero()[0, 0]), int(m.nonzero()[0, 1]))
+        for m in mask[:, 0]
+    }
     assert corners == {(r, c) for r in range(4) for c in range(6)}
 
 
@@ -36,36 +53,62 @@ def test_hide_patch_is_reproducible_and_takes_a_fill():
     b, mb = hide_patch(x, 2, gen(4), fill=0.7)
     assert torch.equal(a, b) and torch.equal(ma, mb)
     assert torch.equal(a[ma.expand_as(a)], torch.full((5 * 4,), 0.7))
-    assert not torch.equal(hide_patch(x, 2, gen(5))[1], ma)  # another seed, other patches (seeded: fixed)
-    full, mfull = hide_patch(x, 6, gen(6))  # size = H = W: the whole image
+    assert not torch.equal(
+        hide_patch(x, 2, gen(5))[1], ma
+    )  # another seed, other patches (seeded: fixed)
+    full, mfull = hide_patch(
+        x, 6, gen(6)
+    )  # size = H = W: the whole image
     assert mfull.all() and (full == 0).all()
 
 
 @pytest.mark.parametrize("size", [0, 7, -1, 2.0, True])
 def test_hide_patch_rejects_bad_sizes(size):
-    with pytest.raises(ValueError, match="size must be an int"):
+    with pytest.raises(
+        ValueError,
+        match=rf"size must be an integer from 1 to 6, got {size!r}",
+    ):
         hide_patch(torch.rand(2, 1, 6, 7), size)
 
 
 def test_hide_patch_rejects_non_images():
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    message = r"x must be a float tensor of images \(N, C, H, W\), got shape \(2, 36\)"
+    with pytest.raises(ValueError, match=message):
         hide_patch(torch.rand(2, 36), 2)
 
 
 def test_patch_error_by_hand():
     x = torch.zeros(2, 1, 2, 2)
-    out = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]], [[[1.0, 1.0], [9.0, 9.0]]]])
-    mask = torch.tensor([[[[True, True], [False, False]]], [[[True, False], [False, False]]]])
+    out = torch.tensor(
+        [[[[1.0, 2.0], [3.0, 4.0]]], [[[1.0, 1.0], [9.0, 9.0]]]]
+    )
+    mask = torch.tensor(
+        [
+            [[[True, True], [False, False]]],
+            [[[True, False], [False, False]]],
+        ]
+    )
     # image 0: (1 + 4) / 2 = 2.5; image 1: 1 / 1 = 1; overall (1 + 4 + 1) / 3 = 2
-    assert torch.allclose(patch_error(x, out, mask, per_image=True), torch.tensor([2.5, 1.0]))
+    assert torch.allclose(
+        patch_error(x, out, mask, per_image=True),
+        torch.tensor([2.5, 1.0]),
+    )
     assert patch_error(x, out, mask).item() == pytest.approx(2.0)
     # Channels: the mask applies to both, and the error is averaged over channels too.
-    x2, out2 = torch.zeros(1, 2, 1, 2), torch.tensor([[[[3.0, 100.0]], [[1.0, 100.0]]]])
-    assert patch_error(x2, out2, torch.tensor([[[[True, False]]]])).item() == pytest.approx(5.0)
+    x2, out2 = (
+        torch.zeros(1, 2, 1, 2),
+        torch.tensor([[[[3.0, 100.0]], [[1.0, 100.0]]]]),
+    )
+    assert patch_error(
+        x2, out2, torch.tensor([[[[True, False]]]])
+    ).item() == pytest.approx(5.0)
 
 
 def test_patch_error_bad_input():
-    x, mask = torch.zeros(2, 1, 3, 3), torch.zeros(2, 1, 3, 3, dtype=torch.bool)
+    x, mask = (
+        torch.zeros(2, 1, 3, 3),
+        torch.zeros(2, 1, 3, 3, dtype=torch.bool),
+    )
     with pytest.raises(ValueError, match="at least one hidden"):
         patch_error(x, x, mask)
     with pytest.raises(ValueError, match="mask must be a bool"):
@@ -86,29 +129,45 @@ def test_mean_fill_pastes_the_mean_image_into_the_patch_only():
     assert torch.equal(mean_fill(hidden, mask, mean[None]), filled)
     # The baseline's error is the mean squared distance of the hidden pixels from the mean image.
     expected = ((x - mean).pow(2)[m]).mean()
-    assert patch_error(x, filled, mask).item() == pytest.approx(expected.item())
+    assert patch_error(x, filled, mask).item() == pytest.approx(
+        expected.item()
+    )
     with pytest.raises(ValueError, match="mean_image must have shape"):
         mean_fill(hidden, mask, torch.zeros(1, 4, 4))
 
 
 # --- patch_noise ----------------------------------------------------------------------------------------
 
+
 def test_patch_noise_hides_size_squared_pixels_per_image_as_hide_patch_does():
-    x = 0.5 + 0.5 * torch.rand(6, 2, 7, 8, generator=gen(10))  # no zeros before hiding
+    x = 0.5 + 0.5 * torch.rand(
+        6, 2, 7, 8, generator=gen(10)
+    )  # no zeros before hiding
     out = patch_noise(3, gen(11))(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     changed = out != x  # (6, 2, 7, 8)
-    assert torch.equal(changed[:, 0], changed[:, 1])  # the same pixels in every channel
-    assert torch.equal(changed[:, 0].flatten(1).sum(1), torch.full((6,), 9))
-    assert torch.equal(out, hide_patch(x, 3, gen(11))[0])  # the same draw as hide_patch, the mask dropped
-    assert torch.equal(patch_noise(3, gen(11), fill=0.25)(x)[changed], torch.full((6 * 2 * 9,), 0.25))
+    assert torch.equal(
+        changed[:, 0], changed[:, 1]
+    )  # the same pixels in every channel
+    assert torch.equal(
+        changed[:, 0].flatten(1).sum(1), torch.full((6,), 9)
+    )
+    assert torch.equal(
+        out, hide_patch(x, 3, gen(11))[0]
+    )  # the same draw as hide_patch, the mask dropped
+    assert torch.equal(
+        patch_noise(3, gen(11), fill=0.25)(x)[changed],
+        torch.full((6 * 2 * 9,), 0.25),
+    )
 
 
 def test_patch_noise_is_fresh_per_call_and_reproducible():
     x = torch.rand(20, 1, 9, 9, generator=gen(12)) + 0.5
     noise = patch_noise(2, gen(13))
     first, second = noise(x), noise(x)
-    assert not torch.equal(first, second)  # new patches each batch (20 images alike has prob. 64^-20)
+    assert not torch.equal(
+        first, second
+    )  # new patches each batch (20 images alike has prob. 64^-20)
     again = patch_noise(2, gen(13))
     assert torch.equal(again(x), first) and torch.equal(again(x), second)
 
@@ -130,18 +189,31 @@ def test_patch_noise_corrupts_the_inputs_fit_sees():
 
     x = torch.rand(8, 1, 5, 5, generator=gen(14)) + 0.5
     model = Recorder()
-    fit(model, x, epochs=1, batch_size=4, noise=patch_noise(2, gen(15)), progress=False)
+    fit(
+        model,
+        x,
+        epochs=1,
+        batch_size=4,
+        noise=patch_noise(2, gen(15)),
+        progress=False,
+    )
     seen = torch.cat(model.seen)
-    assert seen.shape == x.shape and torch.equal((seen == 0).flatten(1).sum(1), torch.full((8,), 4))
+    assert seen.shape == x.shape and torch.equal(
+        (seen == 0).flatten(1).sum(1), torch.full((8,), 4)
+    )
 
 
 @pytest.mark.parametrize("size", [0, -1, 2.0, True, None])
 def test_patch_noise_rejects_bad_sizes_at_once(size):
-    with pytest.raises(ValueError, match="size must be a positive int"):
+    with pytest.raises(
+        ValueError, match=rf"size must be an integer >= 1, got {size!r}"
+    ):
         patch_noise(size)
 
 
 def test_patch_noise_too_large_for_the_images_is_refused_when_called():
     noise = patch_noise(7)
-    with pytest.raises(ValueError, match=r"size must be an int from 1 to min\(H, W\) = 6"):
+    with pytest.raises(
+        ValueError, match=r"size must be an integer from 1 to 6, got 7"
+    ):
         noise(torch.rand(2, 1, 6, 8))

@@ -1,4 +1,4 @@
-"""aecourse.losses: per-example sums averaged over the batch, checked against torch.nn.functional and by hand."""
+"""aecourse.ops.losses: per-example sums averaged over the batch, checked against torch.nn.functional and by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aecourse.losses import KINDS, multinomial_loss, reconstruction_loss, to_uint8
+from aecourse.ops.losses import (
+    KINDS,
+    multinomial_loss,
+    reconstruction_loss,
+    to_uint8,
+)
 
 
 def test_kinds():
@@ -19,7 +24,9 @@ def test_mse_by_hand():
     x_hat = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     x = torch.zeros(2, 2)
     # per example: 1 + 4 = 5 and 9 + 16 = 25; mean over the batch: 15
-    assert reconstruction_loss(x_hat, x, "mse").item() == pytest.approx(15.0)
+    assert reconstruction_loss(x_hat, x, "mse").item() == pytest.approx(
+        15.0
+    )
 
 
 def test_bce_by_hand():
@@ -27,7 +34,9 @@ def test_bce_by_hand():
     x = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     first = 2 * math.log(2)
     second = -(math.log(0.9) + math.log(0.2))
-    assert reconstruction_loss(x_hat, x, "bce").item() == pytest.approx((first + second) / 2, rel=1e-6)
+    assert reconstruction_loss(x_hat, x, "bce").item() == pytest.approx(
+        (first + second) / 2, rel=1e-6
+    )
 
 
 def test_mse_equals_pytorch_sum_over_n():
@@ -35,17 +44,25 @@ def test_mse_equals_pytorch_sum_over_n():
     x_hat = torch.rand(6, 1, 28, 28, generator=g)
     x = torch.rand(6, 1, 28, 28, generator=g)
     expected = F.mse_loss(x_hat, x, reduction="sum") / 6
-    torch.testing.assert_close(reconstruction_loss(x_hat, x), expected)  # mse is the default
+    torch.testing.assert_close(
+        reconstruction_loss(x_hat, x), expected
+    )  # mse is the default
     # summed over the 784 pixels, not averaged: 784 times PyTorch's mean
-    torch.testing.assert_close(reconstruction_loss(x_hat, x, "mse"), F.mse_loss(x_hat, x) * 784)
+    torch.testing.assert_close(
+        reconstruction_loss(x_hat, x, "mse"), F.mse_loss(x_hat, x) * 784
+    )
 
 
 def test_bce_equals_pytorch_sum_over_n():
     g = torch.Generator().manual_seed(1)
     x_hat = torch.rand(5, 12, generator=g).clamp(0.01, 0.99)
-    x = torch.rand(5, 12, generator=g)  # soft targets in [0, 1] are allowed
+    x = torch.rand(
+        5, 12, generator=g
+    )  # soft targets in [0, 1] are allowed
     expected = F.binary_cross_entropy(x_hat, x, reduction="sum") / 5
-    torch.testing.assert_close(reconstruction_loss(x_hat, x, "bce"), expected)
+    torch.testing.assert_close(
+        reconstruction_loss(x_hat, x, "bce"), expected
+    )
 
 
 def test_loss_is_a_differentiable_scalar():
@@ -58,13 +75,21 @@ def test_loss_is_a_differentiable_scalar():
 
 
 def test_unknown_kind_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"Unknown loss kind 'l1': expected one of \('mse', 'bce'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown loss kind 'l1': expected one of \('mse', 'bce'\)",
+    ):
         reconstruction_loss(torch.zeros(2, 2), torch.zeros(2, 2), "l1")
 
 
 def test_shape_mismatch_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"same shape, got \(2, 784\) and \(2, 1, 28, 28\)"):
-        reconstruction_loss(torch.zeros(2, 784), torch.zeros(2, 1, 28, 28))
+    with pytest.raises(
+        ValueError,
+        match=r"same shape, got \(2, 784\) and \(2, 1, 28, 28\)",
+    ):
+        reconstruction_loss(
+            torch.zeros(2, 784), torch.zeros(2, 1, 28, 28)
+        )
 
 
 def test_to_uint8_maps_0_1_and_half():
@@ -74,7 +99,9 @@ def test_to_uint8_maps_0_1_and_half():
 
 
 def test_to_uint8_clips():
-    assert to_uint8(torch.tensor([-0.3, 1.7, -100.0, 100.0])).tolist() == [0, 255, 0, 255]
+    assert to_uint8(
+        torch.tensor([-0.3, 1.7, -100.0, 100.0])
+    ).tolist() == [0, 255, 0, 255]
 
 
 def test_to_uint8_inverts_dividing_by_255():
@@ -85,12 +112,16 @@ def test_to_uint8_inverts_dividing_by_255():
 
 # --- multinomial_loss -----------------------------------------------------------------------------------
 
+
 def test_multinomial_loss_matches_soft_target_cross_entropy():
     g = torch.Generator().manual_seed(0)
     logits = 3 * torch.randn(6, 11, generator=g)
     proportions = torch.rand(6, 11, generator=g)
     proportions /= proportions.sum(1, keepdim=True)
-    torch.testing.assert_close(multinomial_loss(logits, proportions), F.cross_entropy(logits, proportions))
+    torch.testing.assert_close(
+        multinomial_loss(logits, proportions),
+        F.cross_entropy(logits, proportions),
+    )
 
 
 def test_multinomial_loss_by_hand():
@@ -99,20 +130,30 @@ def test_multinomial_loss_by_hand():
     proportions = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
     first = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
     second = -math.log(0.5)  # q = (½, ½), all words the first
-    assert multinomial_loss(logits, proportions).item() == pytest.approx((first + second) / 2, rel=1e-6)
+    assert multinomial_loss(logits, proportions).item() == pytest.approx(
+        (first + second) / 2, rel=1e-6
+    )
 
 
 def test_multinomial_loss_is_stable_and_differentiable():
     logits = torch.tensor([[1000.0, 0.0, -1000.0]], requires_grad=True)
     proportions = torch.tensor([[0.0, 1.0, 0.0]])
     loss = multinomial_loss(logits, proportions)
-    assert loss.item() == pytest.approx(1000.0)  # −log q_1 = 1000 + log(1 + e^−1000 + e^−2000)
+    assert loss.item() == pytest.approx(
+        1000.0
+    )  # −log q_1 = 1000 + log(1 + e^−1000 + e^−2000)
     loss.backward()
     # d/da of −Σ p log softmax(a) is softmax(a) − p
-    torch.testing.assert_close(logits.grad, torch.softmax(logits.detach(), 1) - proportions)
+    torch.testing.assert_close(
+        logits.grad, torch.softmax(logits.detach(), 1) - proportions
+    )
 
 
-@pytest.mark.parametrize("shapes", [((2, 3), (2, 4)), ((3,), (3,)), ((2, 3, 4), (2, 3, 4))])
+@pytest.mark.parametrize(
+    "shapes", [((2, 3), (2, 4)), ((3,), (3,)), ((2, 3, 4), (2, 3, 4))]
+)
 def test_multinomial_loss_refuses_bad_shapes(shapes):
-    with pytest.raises(ValueError, match=r"must both be \(N, V\) of the same shape"):
+    with pytest.raises(
+        ValueError, match=r"must both be \(N, V\) of the same shape"
+    ):
         multinomial_loss(torch.zeros(shapes[0]), torch.zeros(shapes[1]))

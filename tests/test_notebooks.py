@@ -1,4 +1,4 @@
-"""aecourse.notebooks: the source hash, problems(), student copies (synthetic notebooks) and execute (one kernel)."""
+"""aecourse.book.notebooks: the source hash, problems(), student copies (synthetic notebooks) and execute (one kernel)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 
 from aecourse import BOOK_REF, REPOSITORY, __version__
-from aecourse.notebooks import COLAB_INSTALL, SOLUTION_TAG, STUDENT_STUB, main, problems, source_hash, student_copy
+from aecourse.book.notebooks import (
+    COLAB_INSTALL,
+    SOLUTION_TAG,
+    STUDENT_STUB,
+    main,
+    problems,
+    source_hash,
+    student_copy,
+)
 
 
 def restamp(nb):
@@ -20,9 +28,14 @@ def restamp(nb):
 
 # --- source_hash ---------------------------------------------------------------------------------------
 
+
 def test_source_hash_by_hand(good_notebook):
-    code = [c.source for c in good_notebook.cells if c.cell_type == "code"]
-    expected = hashlib.sha256(b"".join(s.strip().encode() + b"\0" for s in code)).hexdigest()
+    code = [
+        c.source for c in good_notebook.cells if c.cell_type == "code"
+    ]
+    expected = hashlib.sha256(
+        b"".join(s.strip().encode() + b"\0" for s in code)
+    ).hexdigest()
     assert source_hash(good_notebook) == expected
 
 
@@ -46,11 +59,37 @@ def test_source_hash_changes_with_code_only(good_notebook):
     nb.cells[3], nb.cells[4] = nb.cells[4], nb.cells[3]
     assert source_hash(nb) != before  # order matters
     nb = copy.deepcopy(good_notebook)
-    nb.cells[2].source, nb.cells[3].source = nb.cells[2].source + nb.cells[3].source, ""
+    nb.cells[2].source, nb.cells[3].source = (
+        nb.cells[2].source + nb.cells[3].source,
+        "",
+    )
     assert source_hash(nb) != before  # moving code between cells matters
 
 
+def test_a_new_release_in_the_colab_cell_leaves_the_hash_alone(
+    good_notebook,
+):
+    """Bumping the release the Colab cell installs must not make every chapter stale; any other code must."""
+    install = 'import subprocess, sys\nif "google.colab" in sys.modules:\n    subprocess.run(["pip", "install", {}])'
+    nb = copy.deepcopy(good_notebook)
+    nb.cells.insert(
+        1, new_code_cell(install.format('"aecourse @ git+x@v0.1.0"'))
+    )
+    before = source_hash(nb)
+    assert before == source_hash(good_notebook)
+    nb.cells[1].source = install.format('"aecourse @ git+x@v0.2.0"')
+    assert source_hash(nb) == before
+    nb.cells[2].source += "\nprint(1)"
+    assert source_hash(nb) != before  # the next cell still counts
+    later = copy.deepcopy(good_notebook)
+    later.cells.append(new_code_cell(install.format('"aecourse"')))
+    assert source_hash(later) != source_hash(
+        good_notebook
+    )  # only the first code cell is the install cell
+
+
 # --- problems -------------------------------------------------------------------------------------------
+
 
 def test_a_fresh_full_profile_notebook_has_no_problems(good_notebook):
     assert problems(good_notebook) == []
@@ -59,13 +98,19 @@ def test_a_fresh_full_profile_notebook_has_no_problems(good_notebook):
 def test_unstamped_notebook(good_notebook):
     del good_notebook.metadata["aecourse"]
     (found,) = problems(good_notebook)
-    assert "never executed" in found and "python -m aecourse.notebooks execute" in found
+    assert (
+        "never executed" in found
+        and "python -m aecourse.book execute" in found
+    )
 
 
 def test_stale_notebook(good_notebook):
     good_notebook.cells[4].source = "f(5)"
     found = problems(good_notebook)
-    assert any("changed since it was executed" in p and "stale" in p for p in found)
+    assert any(
+        "changed since it was executed" in p and "stale" in p
+        for p in found
+    )
     good_notebook.cells[0].source = "# Only the prose changed"
     good_notebook.cells[4].source = "f(2)"
     assert problems(good_notebook) == []
@@ -74,7 +119,9 @@ def test_stale_notebook(good_notebook):
 @pytest.mark.parametrize("profile", ["quick", None])
 def test_notebook_not_run_in_the_full_profile(good_notebook, profile):
     good_notebook.metadata["aecourse"]["profile"] = profile
-    assert problems(good_notebook) == [f"it was executed in the {profile!r} profile; the book needs 'full'"]
+    assert problems(good_notebook) == [
+        f"it was executed in the {profile!r} profile; the book needs 'full'"
+    ]
 
 
 def test_notebook_without_outputs(good_notebook):
@@ -87,23 +134,37 @@ def test_notebook_without_outputs(good_notebook):
 def test_notebook_with_unrun_cells(good_notebook):
     good_notebook.cells[2].execution_count = None
     good_notebook.cells[3].execution_count = None
-    assert problems(good_notebook) == ["2 code cells have no execution count (not run)"]
+    assert problems(good_notebook) == [
+        "2 code cells have no execution count (not run)"
+    ]
 
 
 def test_empty_code_cells_are_ignored(good_notebook):
-    good_notebook.cells.append(new_code_cell("   \n"))  # never run, but empty
+    good_notebook.cells.append(
+        new_code_cell("   \n")
+    )  # never run, but empty
     restamp(good_notebook)
     assert problems(good_notebook) == []
 
 
 def test_notebook_with_an_error_output(good_notebook):
     good_notebook.cells[4].outputs.append(
-        new_output("error", ename="AssertionError", evalue="the loss did not fall", traceback=[]))
-    assert problems(good_notebook) == ["a cell raised AssertionError: the loss did not fall"]
+        new_output(
+            "error",
+            ename="AssertionError",
+            evalue="the loss did not fall",
+            traceback=[],
+        )
+    )
+    assert problems(good_notebook) == [
+        "a cell raised AssertionError: the loss did not fall"
+    ]
 
 
 def test_notebook_without_code(good_notebook):
-    good_notebook.cells = [c for c in good_notebook.cells if c.cell_type == "markdown"]
+    good_notebook.cells = [
+        c for c in good_notebook.cells if c.cell_type == "markdown"
+    ]
     restamp(good_notebook)
     assert "it has no code cells" in problems(good_notebook)
 
@@ -118,7 +179,10 @@ def test_several_problems_are_all_reported(good_notebook):
 
 # --- student copies --------------------------------------------------------------------------------------
 
-def test_student_copy_replaces_solutions_and_clears_outputs(good_notebook):
+
+def test_student_copy_replaces_solutions_and_clears_outputs(
+    good_notebook,
+):
     original = copy.deepcopy(good_notebook)
     student = student_copy(good_notebook)
     assert good_notebook == original  # the source notebook is left alone
@@ -128,17 +192,27 @@ def test_student_copy_replaces_solutions_and_clears_outputs(good_notebook):
         if before.cell_type == "markdown":
             assert after.source == before.source
             continue
-        expected = STUDENT_STUB if SOLUTION_TAG in before.metadata.get("tags", []) else before.source
+        expected = (
+            STUDENT_STUB
+            if SOLUTION_TAG in before.metadata.get("tags", [])
+            else before.source
+        )
         assert after.source == expected
         assert after.outputs == [] and after.execution_count is None
-    assert "def f(x):\n    return 2 * x" not in [c.source for c in student.cells]
+    assert "def f(x):\n    return 2 * x" not in [
+        c.source for c in student.cells
+    ]
     assert sum(c.source == STUDENT_STUB for c in student.cells) == 1
     assert "aecourse" not in student.metadata
     nbformat.validate(student)
 
 
-def test_student_copy_keeps_tags_and_only_touches_tagged_code(good_notebook):
-    good_notebook.cells[0].metadata["tags"] = [SOLUTION_TAG]  # a tagged markdown cell is not code
+def test_student_copy_keeps_tags_and_only_touches_tagged_code(
+    good_notebook,
+):
+    good_notebook.cells[0].metadata["tags"] = [
+        SOLUTION_TAG
+    ]  # a tagged markdown cell is not code
     good_notebook.cells[1].metadata["tags"] = ["hide-input"]
     student = student_copy(good_notebook)
     assert student.cells[0].source == good_notebook.cells[0].source
@@ -147,6 +221,7 @@ def test_student_copy_keeps_tags_and_only_touches_tagged_code(good_notebook):
 
 
 # --- command line and the pinned install ------------------------------------------------------------------
+
 
 def test_check_command_exit_status(good_notebook, tmp_path, capsys):
     ok, stale = tmp_path / "ok.ipynb", tmp_path / "stale.ipynb"
@@ -166,49 +241,76 @@ def test_student_command_writes_copies(good_notebook, tmp_path):
     assert main(["student", str(path), "--out", str(out)]) == 0
     written = nbformat.read(out / "ch.ipynb", as_version=4)
     assert written == student_copy(nbformat.read(path, as_version=4))
-    assert nbformat.read(path, as_version=4) == good_notebook  # the chapter itself is unchanged
+    assert (
+        nbformat.read(path, as_version=4) == good_notebook
+    )  # the chapter itself is unchanged
 
 
 def test_colab_install_pins_this_release():
     assert BOOK_REF == f"v{__version__}"
-    assert COLAB_INSTALL == f'"aecourse @ git+{REPOSITORY}@v{__version__}"'
+    assert (
+        COLAB_INSTALL == f'"aecourse @ git+{REPOSITORY}@v{__version__}"'
+    )
 
 
 # --- execute (one real kernel) -------------------------------------------------------------------------
 
-def test_execute_runs_in_the_profile_stamps_and_draws_figures_inline(tmp_path, monkeypatch):
+
+def test_execute_runs_in_the_profile_stamps_and_draws_figures_inline(
+    tmp_path, monkeypatch
+):
     """The book's outputs come from execute(): profile passed to the kernel, stamp written, figures kept
     even when the caller's environment says MPLBACKEND=Agg (as CI does)."""
     from nbformat.v4 import new_notebook
 
-    from aecourse.notebooks import execute
+    from aecourse.book.notebooks import execute
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("AECOURSE_SEED", "3")
-    nb = new_notebook(cells=[
-        new_code_cell("import os\nprint(os.environ['AECOURSE_PROFILE'], os.environ['AECOURSE_SEED'])"),
-        new_code_cell("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])"),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import os\nprint(os.environ['AECOURSE_PROFILE'], os.environ['AECOURSE_SEED'])"
+            ),
+            new_code_cell(
+                "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "chapter.ipynb"
     nbformat.write(nb, path)
 
     stamp = execute(path, profile="full")
     ran = nbformat.read(path, as_version=4)
     assert ran.metadata["aecourse"] == stamp
-    assert stamp["profile"] == "full" and stamp["seed"] == 3 and stamp["source_hash"] == source_hash(ran)
+    assert (
+        stamp["profile"] == "full"
+        and stamp["seed"] == 3
+        and stamp["source_hash"] == source_hash(ran)
+    )
     assert problems(ran) == []
     assert ran.cells[0].outputs[0]["text"] == "full 3\n"
-    assert any("image/png" in out.get("data", {}) for out in ran.cells[1].outputs), "the figure must be inline"
+    assert any(
+        "image/png" in out.get("data", {}) for out in ran.cells[1].outputs
+    ), "the figure must be inline"
 
 
 def test_bench_measures_without_saving(tmp_path):
     from nbformat.v4 import new_notebook
 
-    from aecourse.notebooks import execute
+    from aecourse.book.notebooks import execute
 
     nb = new_notebook(cells=[new_code_cell("x = 1")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "chapter.ipynb"
     nbformat.write(nb, path)
     before = path.read_bytes()

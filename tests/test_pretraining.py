@@ -1,4 +1,4 @@
-"""aecourse.pretraining and its experiment script: the greedy algorithm does what the chapter says it does.
+"""aecourse.models.pretraining and its experiment script: the greedy algorithm does what the chapter says it does.
 
 Each greedy module is watched (a spy replaces pretrain_layer): layer l must be trained on h^(l-1) and its
 encoder must end up, weight for weight, in net.hidden[l-1], while the output layer is left alone.
@@ -15,10 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-import aecourse.pretraining as P
+import aecourse.models.pretraining as P
+from aecourse.data.rotation import rotated_mnist
 from aecourse.experiments import pretraining as E
-from aecourse.models import Autoencoder
-from aecourse.pretraining import (
+from aecourse.models.autoencoder import Autoencoder
+from aecourse.models.pretraining import (
     DeepNet,
     fine_tune,
     make_optimizer,
@@ -27,7 +28,6 @@ from aecourse.pretraining import (
     reconstruction_for,
     test_error,
 )
-from aecourse.rotation import rotated_mnist
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -46,7 +46,9 @@ def blobs():
     g = gen(1)
     centres = 2.0 * torch.randn(4, 12, generator=g)
     y = torch.arange(200) % 4
-    x = torch.sigmoid(centres[y] + 0.7 * torch.randn(200, 12, generator=g))
+    x = torch.sigmoid(
+        centres[y] + 0.7 * torch.randn(200, 12, generator=g)
+    )
     return x, y
 
 
@@ -58,7 +60,9 @@ def spy(monkeypatch):
 
     def spying(x, *args, **kwargs):
         ae, history = real(x, *args, **kwargs)
-        calls.append({"x": x.clone(), "ae": ae, "args": args, "kwargs": kwargs})
+        calls.append(
+            {"x": x.clone(), "ae": ae, "args": args, "kwargs": kwargs}
+        )
         return ae, history
 
     monkeypatch.setattr(P, "pretrain_layer", spying)
@@ -67,10 +71,15 @@ def spy(monkeypatch):
 
 # --- DeepNet -------------------------------------------------------------------------------------
 
+
 def test_deepnet_layers_and_logits():
     net = DeepNet([16, 8, 6, 5], n_classes=3)
     assert isinstance(net.hidden, nn.ModuleList) and net.depth == 3
-    assert [(m.in_features, m.out_features) for m in net.hidden] == [(16, 8), (8, 6), (6, 5)]
+    assert [(m.in_features, m.out_features) for m in net.hidden] == [
+        (16, 8),
+        (8, 6),
+        (6, 5),
+    ]
     assert (net.output.in_features, net.output.out_features) == (5, 3)
     assert net.activation == "sigmoid"
     assert net(torch.rand(7, 1, 4, 4)).shape == (7, 3)
@@ -85,19 +94,28 @@ def test_features_by_hand(pixels):
     h2 = torch.sigmoid(h1 @ net.hidden[1].weight.T + net.hidden[1].bias)
     assert torch.allclose(net.features(x, 1), h1, atol=1e-6)
     assert torch.allclose(net.features(x, 2), h2, atol=1e-6)
-    assert torch.allclose(net(x), h2 @ net.output.weight.T + net.output.bias, atol=1e-6)
+    assert torch.allclose(
+        net(x), h2 @ net.output.weight.T + net.output.bias, atol=1e-6
+    )
     relu = DeepNet([16, 8], activation="relu")
-    assert torch.allclose(relu.features(x, 1), torch.relu(flat @ relu.hidden[0].weight.T + relu.hidden[0].bias))
+    assert torch.allclose(
+        relu.features(x, 1),
+        torch.relu(flat @ relu.hidden[0].weight.T + relu.hidden[0].bias),
+    )
 
 
 def test_deepnet_rejects_bad_arguments(pixels):
     with pytest.raises(ValueError, match="activation"):
         DeepNet([16, 8], activation="softmax")
-    with pytest.raises(ValueError, match="n_classes"):
+    with pytest.raises(
+        ValueError, match="n_classes must be an integer >= 2, got 1"
+    ):
         DeepNet([16, 8], n_classes=1)
     net = DeepNet([16, 8, 4])
     for depth in (-1, 3):
-        with pytest.raises(ValueError, match="depth must be an integer from 0 to 2"):
+        with pytest.raises(
+            ValueError, match="depth must be an integer from 0 to 2"
+        ):
             net.features(pixels, depth)
     with pytest.raises(ValueError, match="16 values per example"):
         net(torch.rand(2, 15))
@@ -105,23 +123,53 @@ def test_deepnet_rejects_bad_arguments(pixels):
 
 # --- the greedy module ---------------------------------------------------------------------------
 
+
 def test_reconstruction_fits_the_range_of_the_inputs():
-    assert reconstruction_for(torch.rand(10, 5)) == ("sigmoid", "bce")  # pixels, sigmoid units
-    assert reconstruction_for(torch.tensor([[0.0, 2.5]])) == ("linear", "mse")  # ReLU units exceed 1
-    assert reconstruction_for(torch.tensor([[-0.5, 0.5]])) == ("linear", "mse")  # tanh units go below 0
+    assert reconstruction_for(torch.rand(10, 5)) == (
+        "sigmoid",
+        "bce",
+    )  # pixels, sigmoid units
+    assert reconstruction_for(torch.tensor([[0.0, 2.5]])) == (
+        "linear",
+        "mse",
+    )  # ReLU units exceed 1
+    assert reconstruction_for(torch.tensor([[-0.5, 0.5]])) == (
+        "linear",
+        "mse",
+    )  # tanh units go below 0
 
 
 def test_pretrain_layer_builds_and_trains_the_right_autoencoder(pixels):
     x = pixels.flatten(1)
-    ae, history = pretrain_layer(x, 6, "sigmoid", epochs=15, lr=0.05, batch_size=8, progress=False)
+    ae, history = pretrain_layer(
+        x, 6, "sigmoid", epochs=15, lr=0.05, batch_size=8, progress=False
+    )
     assert isinstance(ae, Autoencoder)
     encoder = ae.encoder.layers[0]
-    assert isinstance(encoder, nn.Linear) and encoder.weight.shape == (6, 16)
-    assert isinstance(ae.encoder.layers[1], nn.Sigmoid) and isinstance(ae.decoder.layers[-1], nn.Sigmoid)
-    assert len(history.train) == 15 and history.train[-1] < history.train[0]
+    assert isinstance(encoder, nn.Linear) and encoder.weight.shape == (
+        6,
+        16,
+    )
+    assert isinstance(ae.encoder.layers[1], nn.Sigmoid) and isinstance(
+        ae.decoder.layers[-1], nn.Sigmoid
+    )
+    assert (
+        len(history.train) == 15 and history.train[-1] < history.train[0]
+    )
     # Unbounded inputs: the decoder ends with a linear layer (no sigmoid) and the loss is the squared error.
-    ae, history = pretrain_layer(3 * x, 6, "relu", epochs=2, lr=1e-3, batch_size=8, optimizer="adam", progress=False)
-    assert isinstance(ae.decoder.layers[-1], nn.Linear) and isinstance(ae.encoder.layers[1], nn.ReLU)
+    ae, history = pretrain_layer(
+        3 * x,
+        6,
+        "relu",
+        epochs=2,
+        lr=1e-3,
+        batch_size=8,
+        optimizer="adam",
+        progress=False,
+    )
+    assert isinstance(ae.decoder.layers[-1], nn.Linear) and isinstance(
+        ae.encoder.layers[1], nn.ReLU
+    )
     with pytest.raises(ValueError, match=r"\(N, d\)"):
         pretrain_layer(pixels, 6, progress=False)
     with pytest.raises(ValueError, match="activation"):
@@ -129,7 +177,9 @@ def test_pretrain_layer_builds_and_trains_the_right_autoencoder(pixels):
 
 
 def test_a_noise_level_means_masking_noise():
-    x = torch.rand(200, 50) + 0.5  # no zeros, so every zero below was put there by the corruption
+    x = (
+        torch.rand(200, 50) + 0.5
+    )  # no zeros, so every zero below was put there by the corruption
     corrupt = P._corruption(0.3)
     x_tilde = corrupt(x)
     dropped = x_tilde == 0
@@ -143,10 +193,21 @@ def test_a_noise_level_means_masking_noise():
 
 def test_make_optimizer():
     params = [nn.Parameter(torch.zeros(2))]
-    plain, momentum, adam = (make_optimizer(n, params, 0.1) for n in ("sgd", "momentum", "adam"))
-    assert isinstance(plain, torch.optim.SGD) and plain.defaults["momentum"] == 0
-    assert isinstance(momentum, torch.optim.SGD) and momentum.defaults["momentum"] == 0.9
-    assert isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.1
+    plain, momentum, adam = (
+        make_optimizer(n, params, 0.1)
+        for n in ("sgd", "momentum", "adam")
+    )
+    assert (
+        isinstance(plain, torch.optim.SGD)
+        and plain.defaults["momentum"] == 0
+    )
+    assert (
+        isinstance(momentum, torch.optim.SGD)
+        and momentum.defaults["momentum"] == 0.9
+    )
+    assert (
+        isinstance(adam, torch.optim.Adam) and adam.defaults["lr"] == 0.1
+    )
     with pytest.raises(ValueError, match="optimizer"):
         make_optimizer("rmsprop", params, 0.1)
     with pytest.raises(ValueError, match="lr"):
@@ -155,17 +216,27 @@ def test_make_optimizer():
 
 # --- the algorithm -------------------------------------------------------------------------------
 
+
 def test_pretrain_copies_each_greedy_module_into_its_layer(pixels, spy):
     net = DeepNet([16, 10, 8, 6])
     output_before = [p.detach().clone() for p in net.output.parameters()]
-    histories = pretrain(net, pixels, epochs=2, lr=0.05, batch_size=8, progress=False)
+    histories = pretrain(
+        net, pixels, epochs=2, lr=0.05, batch_size=8, progress=False
+    )
     assert len(spy) == len(histories) == 3
     for layer, call in zip(net.hidden, spy):
         encoder = call["ae"].encoder.layers[0]
-        assert torch.equal(layer.weight, encoder.weight) and torch.equal(layer.bias, encoder.bias)
-        assert call["args"][0] == layer.out_features  # module l has as many hidden units as layer l
+        assert torch.equal(layer.weight, encoder.weight) and torch.equal(
+            layer.bias, encoder.bias
+        )
+        assert (
+            call["args"][0] == layer.out_features
+        )  # module l has as many hidden units as layer l
     # The output layer is not touched by pretraining.
-    assert all(torch.equal(a, b) for a, b in zip(output_before, net.output.parameters()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(output_before, net.output.parameters())
+    )
 
 
 def test_layer_l_is_trained_on_the_codes_of_the_layers_below(pixels, spy):
@@ -177,35 +248,72 @@ def test_layer_l_is_trained_on_the_codes_of_the_layers_below(pixels, spy):
     first = spy[0]["ae"].encoder.layers[0]
     codes = torch.sigmoid(pixels.flatten(1) @ first.weight.T + first.bias)
     assert torch.allclose(spy[1]["x"], codes, atol=1e-6)
-    assert torch.allclose(spy[1]["x"], spy[0]["ae"].encode(pixels).detach(), atol=1e-6)
+    assert torch.allclose(
+        spy[1]["x"], spy[0]["ae"].encode(pixels).detach(), atol=1e-6
+    )
     # ... and every layer l the representation h^(l-1) of the pretrained net, without any graph attached.
     for l, call in enumerate(spy, start=1):
-        assert torch.allclose(call["x"], net.features(pixels, l - 1).detach(), atol=1e-6)
+        assert torch.allclose(
+            call["x"], net.features(pixels, l - 1).detach(), atol=1e-6
+        )
         assert not call["x"].requires_grad
 
 
 def test_pretrain_passes_the_settings_on(pixels, spy):
     net = DeepNet([16, 10, 8], activation="relu")
-    pretrain(net, pixels, epochs=1, lr=1e-3, batch_size=8, noise=0.25, optimizer="adam", progress=False)
+    pretrain(
+        net,
+        pixels,
+        epochs=1,
+        lr=1e-3,
+        batch_size=8,
+        noise=0.25,
+        optimizer="adam",
+        progress=False,
+    )
     for call in spy:
         assert call["args"][1] == "relu"
-        assert call["kwargs"]["noise"] == 0.25 and call["kwargs"]["optimizer"] == "adam"
-        assert call["kwargs"]["epochs"] == 1 and call["kwargs"]["batch_size"] == 8
+        assert (
+            call["kwargs"]["noise"] == 0.25
+            and call["kwargs"]["optimizer"] == "adam"
+        )
+        assert (
+            call["kwargs"]["epochs"] == 1
+            and call["kwargs"]["batch_size"] == 8
+        )
 
 
 def test_pretraining_lowers_each_modules_reconstruction_loss(pixels):
     torch.manual_seed(0)
-    histories = pretrain(DeepNet([16, 10, 8]), pixels, epochs=20, lr=0.05, batch_size=8, progress=False)
+    histories = pretrain(
+        DeepNet([16, 10, 8]),
+        pixels,
+        epochs=20,
+        lr=0.05,
+        batch_size=8,
+        progress=False,
+    )
     assert all(h.train[-1] < h.train[0] for h in histories)
 
 
 # --- fine-tuning and the error rate --------------------------------------------------------------
 
+
 def test_fine_tuning_lowers_the_training_loss(blobs):
     x, y = blobs
     net = DeepNet([12, 16, 16], n_classes=4)
     error_before = test_error(net, x, y)
-    history = fine_tune(net, x, y, epochs=30, lr=0.01, batch_size=20, optimizer="adam", test=(x, y), progress=False)
+    history = fine_tune(
+        net,
+        x,
+        y,
+        epochs=30,
+        lr=0.01,
+        batch_size=20,
+        optimizer="adam",
+        test=(x, y),
+        progress=False,
+    )
     assert len(history.train) == len(history.test) == 30
     assert history.train[-1] < 0.3 * history.train[0]
     assert test_error(net, x, y) < 0.05 < error_before
@@ -216,11 +324,29 @@ def test_freezing_the_hidden_layers_trains_only_the_output_layer(blobs):
     net = DeepNet([12, 16, 16], n_classes=4)
     hidden_before = [p.detach().clone() for p in net.hidden.parameters()]
     output_before = [p.detach().clone() for p in net.output.parameters()]
-    history = fine_tune(net, x, y, epochs=10, lr=0.5, batch_size=20, freeze_hidden=True, progress=False)
-    assert all(torch.equal(a, b) for a, b in zip(hidden_before, net.hidden.parameters()))
-    assert not any(torch.equal(a, b) for a, b in zip(output_before, net.output.parameters()))
+    history = fine_tune(
+        net,
+        x,
+        y,
+        epochs=10,
+        lr=0.5,
+        batch_size=20,
+        freeze_hidden=True,
+        progress=False,
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(hidden_before, net.hidden.parameters())
+    )
+    assert not any(
+        torch.equal(a, b)
+        for a, b in zip(output_before, net.output.parameters())
+    )
     assert history.train[-1] < history.train[0]
-    assert all(p.requires_grad and p.grad is None for p in net.hidden.parameters())  # restored, untouched
+    assert all(
+        p.requires_grad and p.grad is None
+        for p in net.hidden.parameters()
+    )  # restored, untouched
     # Without freezing, the hidden layers move too.
     fine_tune(net, x, y, epochs=1, lr=0.5, batch_size=20, progress=False)
     assert not torch.equal(hidden_before[0], net.hidden[0].weight)
@@ -231,21 +357,41 @@ def test_layer_gradient_norms_are_the_norms_of_backprop(blobs):
     torch.manual_seed(0)
     net = DeepNet([12, 9, 7], n_classes=4)
     norms = P.layer_gradient_norms(net, x, y)
-    assert all(p.grad is None for p in net.parameters())  # nothing accumulated
+    assert all(
+        p.grad is None for p in net.parameters()
+    )  # nothing accumulated
     nn.functional.cross_entropy(net(x), y).backward()
-    expected = [net.hidden[0].weight.grad.norm(), net.hidden[1].weight.grad.norm(), net.output.weight.grad.norm()]
+    expected = [
+        net.hidden[0].weight.grad.norm(),
+        net.hidden[1].weight.grad.norm(),
+        net.output.weight.grad.norm(),
+    ]
     assert norms == pytest.approx([e.item() for e in expected], rel=1e-6)
     with pytest.raises(ValueError, match="class indices"):
         P.layer_gradient_norms(net, x, y.float())
 
 
 def test_test_error_by_hand():
-    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 2.0], [1.0, 3.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    y = torch.tensor([0, 0, 1, 2, 2])  # predicted 0, 2, 1, 0, 2: two mistakes in five
-    assert test_error(nn.Identity(), logits, y, batch_size=2) == pytest.approx(0.4)
+    logits = torch.tensor(
+        [
+            [2.0, 1.0, 0.0],
+            [0.0, 1.0, 2.0],
+            [1.0, 3.0, 0.0],
+            [5.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    y = torch.tensor(
+        [0, 0, 1, 2, 2]
+    )  # predicted 0, 2, 1, 0, 2: two mistakes in five
+    assert test_error(
+        nn.Identity(), logits, y, batch_size=2
+    ) == pytest.approx(0.4)
     net = DeepNet([16, 8], n_classes=3)
     x, labels = torch.rand(30, 16), torch.arange(30) % 3
-    assert test_error(net, x, labels, batch_size=7) == pytest.approx((net(x).argmax(1) != labels).float().mean().item())
+    assert test_error(net, x, labels, batch_size=7) == pytest.approx(
+        (net(x).argmax(1) != labels).float().mean().item()
+    )
     with pytest.raises(ValueError, match="integer class indices"):
         test_error(net, x, labels.float())
     with pytest.raises(ValueError, match="one class index per input"):
@@ -254,41 +400,102 @@ def test_test_error_by_hand():
 
 # --- the experiment script -----------------------------------------------------------------------
 
+
 def test_paper_intervals_are_95_percent_binomial_intervals_over_the_test_set():
     """Larochelle et al.'s ± is 1.96·√(p(1−p)/n) with n = 50 000: a typo in PAPER would break this."""
     n = E.PAPER["split"]["test"]
-    quoted = {key: value for key, value in E.PAPER.items() if key != "split"}
+    quoted = {
+        key: value for key, value in E.PAPER.items() if key != "split"
+    }
     assert quoted
     for error, plus_minus in quoted.values():
         p = error / 100
-        assert 100 * 1.96 * math.sqrt(p * (1 - p) / n) == pytest.approx(plus_minus, abs=0.006)
+        assert 100 * 1.96 * math.sqrt(p * (1 - p) / n) == pytest.approx(
+            plus_minus, abs=0.006
+        )
 
 
 def test_summarise_mean_and_standard_error():
     rows = [
-        {"dataset": "mnist-small", "setting": "era", "depth": 2, "method": "ae", "seed": s, "test_error": e}
+        {
+            "dataset": "mnist-small",
+            "setting": "era",
+            "depth": 2,
+            "method": "ae",
+            "seed": s,
+            "test_error": e,
+        }
         for s, e in enumerate([0.10, 0.20, 0.36])
-    ] + [{"dataset": "mnist-small", "setting": "era", "depth": "1", "method": "none", "seed": 0, "test_error": "0.05"}]
+    ] + [
+        {
+            "dataset": "mnist-small",
+            "setting": "era",
+            "depth": "1",
+            "method": "none",
+            "seed": 0,
+            "test_error": "0.05",
+        }
+    ]
     table = E.summarise(rows)
-    assert [(r["depth"], r["method"], r["n"]) for r in table] == [(2, "ae", 3), (1, "none", 1)]
+    assert [(r["depth"], r["method"], r["n"]) for r in table] == [
+        (2, "ae", 3),
+        (1, "none", 1),
+    ]
     values = [0.10, 0.20, 0.36]
     assert table[0]["mean"] == pytest.approx(statistics.mean(values))
-    assert table[0]["sem"] == pytest.approx(statistics.stdev(values) / math.sqrt(3))
-    assert table[0]["sem"] == pytest.approx(0.0757188, abs=1e-6)  # by hand: s = 0.131149, s/√3
+    assert table[0]["sem"] == pytest.approx(
+        statistics.stdev(values) / math.sqrt(3)
+    )
+    assert table[0]["sem"] == pytest.approx(
+        0.0757188, abs=1e-6
+    )  # by hand: s = 0.131149, s/√3
     assert table[1]["mean"] == 0.05 and math.isnan(table[1]["sem"])
     text = E.format_summary(table)
-    assert "22.00% ± 7.57" in text and "5.00% (1 seed)" in text and "nan" not in text
+    assert (
+        "22.00% ± 7.57" in text
+        and "5.00% (1 seed)" in text
+        and "nan" not in text
+    )
     with pytest.raises(ValueError, match="train_error"):
         E.summarise(rows, value="train_error")
 
 
 def test_format_summary_puts_methods_side_by_side_with_the_paper():
-    table = [{"dataset": "mnist-small", "setting": s, "depth": 3, "method": m, "n": 3, "mean": e, "sem": 0.001}
-             for s in ("era", "modern") for m, e in (("none", 0.05), ("ae", 0.04))]
+    table = [
+        {
+            "dataset": "mnist-small",
+            "setting": s,
+            "depth": 3,
+            "method": m,
+            "n": 3,
+            "mean": e,
+            "sem": 0.001,
+        }
+        for s in ("era", "modern")
+        for m, e in (("none", 0.05), ("ae", 0.04))
+    ]
     header, era, modern = E.format_summary(table).splitlines()
-    assert header.split()[:5] == ["dataset", "setting", "depth", "none", "ae"]
-    assert era.split()[:9] == ["mnist-small", "era", "3", "5.00%", "±", "0.10", "4.00%", "±", "0.10"]
-    assert era.endswith("none 4.24 ± 0.18, ae 3.37 ± 0.16")  # the paper's numbers, era setting only
+    assert header.split()[:5] == [
+        "dataset",
+        "setting",
+        "depth",
+        "none",
+        "ae",
+    ]
+    assert era.split()[:9] == [
+        "mnist-small",
+        "era",
+        "3",
+        "5.00%",
+        "±",
+        "0.10",
+        "4.00%",
+        "±",
+        "0.10",
+    ]
+    assert era.endswith(
+        "none 4.24 ± 0.18, ae 3.37 ± 0.16"
+    )  # the paper's numbers, era setting only
     assert "4.24" not in modern and modern.split()[-1] == "3"
     assert "4.24" not in E.format_summary(table, paper=None)
 
@@ -303,35 +510,99 @@ def tiny_mnist(make_idx_data, monkeypatch):
 def test_mnist_rotation_is_mnist_turned_with_the_fixed_seeds(tiny_mnist):
     small = E.load_dataset("mnist-small", 30, 10)
     rotation = E.load_dataset("mnist-rotation", 30, 10)
-    assert small[0].shape == (30, 1, 28, 28) and small[2].shape == (10, 1, 28, 28)
-    assert torch.equal(rotation[0], rotated_mnist(small[0], E.ROTATION_SEEDS["train"])[0])
-    assert torch.equal(rotation[2], rotated_mnist(small[2], E.ROTATION_SEEDS["test"])[0])
-    assert torch.equal(rotation[1], small[1]) and torch.equal(rotation[3], small[3])  # labels unchanged
+    assert small[0].shape == (30, 1, 28, 28) and small[2].shape == (
+        10,
+        1,
+        28,
+        28,
+    )
+    assert torch.equal(
+        rotation[0], rotated_mnist(small[0], E.ROTATION_SEEDS["train"])[0]
+    )
+    assert torch.equal(
+        rotation[2], rotated_mnist(small[2], E.ROTATION_SEEDS["test"])[0]
+    )
+    assert torch.equal(rotation[1], small[1]) and torch.equal(
+        rotation[3], small[3]
+    )  # labels unchanged
     with pytest.raises(ValueError, match="mnist-small"):
         E.load_dataset("cifar", 10, 10)
 
 
-def test_the_script_runs_the_grid_and_writes_the_csv(tiny_mnist, tmp_path, capsys):
+def test_the_script_runs_the_grid_and_writes_the_csv(
+    tiny_mnist, tmp_path, capsys
+):
     out = tmp_path / "results.csv"
-    rows = E.main(["--out", str(out), "--depths", "1", "2", "--seeds", "0", "1", "--hidden", "8",
-                   "--train-size", "30", "--test-size", "10", "--pretrain-epochs", "1", "--finetune-epochs", "1",
-                   "--device", "cpu", "--threads", "1"])
-    runs = 2 * 2 * 2 * 3 * 2  # datasets × settings × depths × methods × seeds
+    rows = E.main(
+        [
+            "--out",
+            str(out),
+            "--depths",
+            "1",
+            "2",
+            "--seeds",
+            "0",
+            "1",
+            "--hidden",
+            "8",
+            "--train-size",
+            "30",
+            "--test-size",
+            "10",
+            "--pretrain-epochs",
+            "1",
+            "--finetune-epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ]
+    )
+    runs = (
+        2 * 2 * 2 * 3 * 2
+    )  # datasets × settings × depths × methods × seeds
     printed = capsys.readouterr().out
-    assert f"[{runs}/{runs}] mnist-rotation modern depth=2 dae  seed=1" in printed
+    assert (
+        f"[{runs}/{runs}] mnist-rotation modern depth=2 dae  seed=1"
+        in printed
+    )
     with open(out, newline="") as f:
         assert next(csv.reader(f)) == E.COLUMNS
     saved = E.read_rows(out)
     assert len(saved) == len(rows) == runs
-    assert {(r["dataset"], r["setting"], r["depth"], r["method"], r["seed"]) for r in saved} == {
-        (d, s, depth, m, seed) for d in E.DATASETS for s in E.SETTINGS for depth in (1, 2) for m in E.METHODS
-        for seed in (0, 1)}
+    assert {
+        (r["dataset"], r["setting"], r["depth"], r["method"], r["seed"])
+        for r in saved
+    } == {
+        (d, s, depth, m, seed)
+        for d in E.DATASETS
+        for s in E.SETTINGS
+        for depth in (1, 2)
+        for m in E.METHODS
+        for seed in (0, 1)
+    }
     for row in saved:
-        assert 0 <= row["test_error"] <= 1 and row["seconds"] > 0 and row["pretrain_seconds"] >= 0
-        assert len(row["train_losses"]) == 1 and row["train_losses"][0] == pytest.approx(row["train_loss"], rel=1e-5)
-        assert row["test_size"] == 10 and row["train_size"] == 30 and row["hidden"] == 8
-        assert row["activation"] == {"era": "sigmoid", "modern": "relu"}[row["setting"]]
-        assert row["pretrain_epochs"] == (0 if row["method"] == "none" else 1)
+        assert (
+            0 <= row["test_error"] <= 1
+            and row["seconds"] > 0
+            and row["pretrain_seconds"] >= 0
+        )
+        assert len(row["train_losses"]) == 1 and row["train_losses"][
+            0
+        ] == pytest.approx(row["train_loss"], rel=1e-5)
+        assert (
+            row["test_size"] == 10
+            and row["train_size"] == 30
+            and row["hidden"] == 8
+        )
+        assert (
+            row["activation"]
+            == {"era": "sigmoid", "modern": "relu"}[row["setting"]]
+        )
+        assert row["pretrain_epochs"] == (
+            0 if row["method"] == "none" else 1
+        )
         assert row["noise"] == (0.25 if row["method"] == "dae" else 0.0)
     assert saved[0]["test_error"] == pytest.approx(rows[0]["test_error"])
     table = E.summarise(saved)
@@ -354,47 +625,142 @@ def test_one_pretrained_stack_serves_every_depth(tiny_mnist, monkeypatch):
 
     monkeypatch.setattr(E, "pretrain", spy_pretrain)
     monkeypatch.setattr(E, "fine_tune", spy_fine_tune)
-    config = E.Config(datasets=["mnist-small"], settings=["era"], depths=[1, 3], methods=["none", "ae"],
-                      seeds=[4], hidden=6, train_size=20, test_size=8, pretrain_epochs=1, finetune_epochs=1)
+    config = E.Config(
+        datasets=["mnist-small"],
+        settings=["era"],
+        depths=[1, 3],
+        methods=["none", "ae"],
+        seeds=[4],
+        hidden=6,
+        train_size=20,
+        test_size=8,
+        pretrain_epochs=1,
+        finetune_epochs=1,
+    )
     stacks = {}
     rows = E.run_grid(config, device="cpu", log=None, stacks=stacks)
-    assert pretrained == [3] and list(stacks) == [("mnist-small", "era", "ae", 4)]
-    assert [(r["method"], r["depth"]) for r in rows] == [("none", 1), ("none", 3), ("ae", 1), ("ae", 3)]
+    assert pretrained == [3] and list(stacks) == [
+        ("mnist-small", "era", "ae", 4)
+    ]
+    assert [(r["method"], r["depth"]) for r in rows] == [
+        ("none", 1),
+        ("none", 3),
+        ("ae", 1),
+        ("ae", 3),
+    ]
     stack = stacks[("mnist-small", "era", "ae", 4)]
-    for (none, ae), depth in zip([(started[0], started[2]), (started[1], started[3])], (1, 3)):
-        hidden_ae, output_ae = ae[:2 * depth], ae[2 * depth:]
-        for got, want in zip(hidden_ae, [p for layer in stack.hidden[:depth] for p in layer.parameters()]):
+    for (none, ae), depth in zip(
+        [(started[0], started[2]), (started[1], started[3])], (1, 3)
+    ):
+        hidden_ae, output_ae = ae[: 2 * depth], ae[2 * depth :]
+        for got, want in zip(
+            hidden_ae,
+            [
+                p
+                for layer in stack.hidden[:depth]
+                for p in layer.parameters()
+            ],
+        ):
             assert torch.equal(got, want)
-        assert all(torch.equal(a, b) for a, b in zip(output_ae, none[2 * depth:]))  # same random output layer
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(output_ae, none[2 * depth :])
+        )  # same random output layer
         assert not torch.equal(none[0], ae[0])
 
 
 def test_a_run_without_a_stack_pretrains_its_own(tiny_mnist):
     data = E.load_dataset("mnist-small", 30, 10)
     config = E.Config(hidden=8, pretrain_epochs=1, finetune_epochs=1)
-    stack, seconds = E.pretrained_stack(data[0], setting="era", method="ae", seed=2, depth=2, config=config)
+    stack, seconds = E.pretrained_stack(
+        data[0],
+        setting="era",
+        method="ae",
+        seed=2,
+        depth=2,
+        config=config,
+    )
     assert stack.depth == 2 and seconds > 0
-    assert E.pretrained_stack(data[0], setting="era", method="none", seed=2, depth=2, config=config) == (None, 0.0)
-    alone = E.run_one(data, dataset="mnist-small", setting="era", depth=2, method="ae", seed=2, config=config)
-    shared = E.run_one(data, dataset="mnist-small", setting="era", depth=2, method="ae", seed=2, config=config,
-                       stack=stack, pretrain_seconds=seconds)
-    assert alone["train_loss"] == shared["train_loss"] and alone["test_error"] == shared["test_error"]
+    assert E.pretrained_stack(
+        data[0],
+        setting="era",
+        method="none",
+        seed=2,
+        depth=2,
+        config=config,
+    ) == (None, 0.0)
+    alone = E.run_one(
+        data,
+        dataset="mnist-small",
+        setting="era",
+        depth=2,
+        method="ae",
+        seed=2,
+        config=config,
+    )
+    shared = E.run_one(
+        data,
+        dataset="mnist-small",
+        setting="era",
+        depth=2,
+        method="ae",
+        seed=2,
+        config=config,
+        stack=stack,
+        pretrain_seconds=seconds,
+    )
+    assert (
+        alone["train_loss"] == shared["train_loss"]
+        and alone["test_error"] == shared["test_error"]
+    )
     with pytest.raises(ValueError, match="depth 3 needs 3"):
-        E.run_one(data, dataset="mnist-small", setting="era", depth=3, method="ae", seed=2, config=config, stack=stack)
+        E.run_one(
+            data,
+            dataset="mnist-small",
+            setting="era",
+            depth=3,
+            method="ae",
+            seed=2,
+            config=config,
+            stack=stack,
+        )
 
 
 def test_the_figures_draw_one_line_per_method(tiny_mnist):
-    rows = [{"dataset": d, "setting": "era", "depth": depth, "method": m, "seed": seed,
-             "test_error": 0.01 * (depth + seed + len(m)), "train_losses": [2.3, 1.0 + seed]}
-            for d in ("mnist-small", "mnist-rotation") for depth in (1, 3) for m in ("none", "ae") for seed in (0, 1)]
+    rows = [
+        {
+            "dataset": d,
+            "setting": "era",
+            "depth": depth,
+            "method": m,
+            "seed": seed,
+            "test_error": 0.01 * (depth + seed + len(m)),
+            "train_losses": [2.3, 1.0 + seed],
+        }
+        for d in ("mnist-small", "mnist-rotation")
+        for depth in (1, 3)
+        for m in ("none", "ae")
+        for seed in (0, 1)
+    ]
     fig = E.plot_summary(E.summarise(rows))
-    assert len(fig.axes) == 2 and fig.axes[1].get_title() == "mnist-rotation, era setting"
-    lines = [bars.lines[0] for bars in fig.axes[0].containers]  # one error-bar plot per method
+    assert (
+        len(fig.axes) == 2
+        and fig.axes[1].get_title() == "mnist-rotation, era setting"
+    )
+    lines = [
+        bars.lines[0] for bars in fig.axes[0].containers
+    ]  # one error-bar plot per method
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 3]
-    assert list(lines[0].get_ydata()) == pytest.approx([100 * (0.01 * (1 + 4) + 0.005), 100 * (0.01 * (3 + 4) + 0.005)])
+    assert list(lines[0].get_ydata()) == pytest.approx(
+        [100 * (0.01 * (1 + 4) + 0.005), 100 * (0.01 * (3 + 4) + 0.005)]
+    )
     curves = E.plot_fine_tuning(rows, depth=3)
-    ydata = [list(line.get_ydata()) for line in curves.axes[0].get_lines()]
-    assert ydata[0] == pytest.approx([2.3, 1.5]) and ydata[-1] == pytest.approx([math.log(10)] * 2)
+    ydata = [
+        list(line.get_ydata()) for line in curves.axes[0].get_lines()
+    ]
+    assert ydata[0] == pytest.approx([2.3, 1.5]) and ydata[
+        -1
+    ] == pytest.approx([math.log(10)] * 2)
     with pytest.raises(ValueError, match="modern"):
         E.plot_summary(E.summarise(rows), setting="modern")
     with pytest.raises(ValueError, match="depth 2"):
@@ -404,9 +770,22 @@ def test_the_figures_draw_one_line_per_method(tiny_mnist):
 def test_the_same_seed_repeats_a_run(tiny_mnist):
     data = E.load_dataset("mnist-small", 30, 10)
     config = E.Config(hidden=8, pretrain_epochs=1, finetune_epochs=2)
-    first, second = (E.run_one(data, dataset="mnist-small", setting="era", depth=2, method="dae", seed=5,
-                               config=config) for _ in range(2))
-    assert first["train_loss"] == second["train_loss"] and first["test_error"] == second["test_error"]
+    first, second = (
+        E.run_one(
+            data,
+            dataset="mnist-small",
+            setting="era",
+            depth=2,
+            method="dae",
+            seed=5,
+            config=config,
+        )
+        for _ in range(2)
+    )
+    assert (
+        first["train_loss"] == second["train_loss"]
+        and first["test_error"] == second["test_error"]
+    )
 
 
 def test_bad_grids_are_refused(tmp_path):

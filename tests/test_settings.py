@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from aecourse import settings
-from aecourse.settings import PROFILES, Run, profile, seed_everything, seed_from_env, setup
+from aecourse.settings import (
+    PROFILES,
+    Run,
+    profile,
+    seed_everything,
+    seed_from_env,
+    setup,
+)
 
 
 @pytest.fixture
@@ -34,9 +41,19 @@ def test_profile_default_follows_the_real_device():
     assert profile() == expected
 
 
-@pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), (" FULL ", "full"),
-                                             ("Quick", "quick"), ("", "quick")])
-def test_profile_from_the_environment(monkeypatch, on_cpu, value, expected):
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("quick", "quick"),
+        ("full", "full"),
+        (" FULL ", "full"),
+        ("Quick", "quick"),
+        ("", "quick"),
+    ],
+)
+def test_profile_from_the_environment(
+    monkeypatch, on_cpu, value, expected
+):
     monkeypatch.setenv("AECOURSE_PROFILE", value)
     assert profile() == expected
 
@@ -51,7 +68,10 @@ def test_profile_from_the_environment_overrides_the_device(monkeypatch):
 @pytest.mark.parametrize("value", ["bogus", "fast", "quick,full", "0"])
 def test_bad_profile_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("AECOURSE_PROFILE", value)
-    with pytest.raises(ValueError, match=rf"AECOURSE_PROFILE must be one of \('quick', 'full'\), got '{value}'"):
+    with pytest.raises(
+        ValueError,
+        match=rf"AECOURSE_PROFILE must be one of \('quick', 'full'\), got '{value}'",
+    ):
         profile()
     with pytest.raises(ValueError, match="AECOURSE_PROFILE"):
         setup(verbose=False)
@@ -68,7 +88,10 @@ def test_seed_from_env(monkeypatch):
 @pytest.mark.parametrize("value", ["abc", "1.5", "0x10", "seven"])
 def test_bad_seed_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv("AECOURSE_SEED", value)
-    with pytest.raises(ValueError, match=f"AECOURSE_SEED must be an integer, got '{value}'"):
+    with pytest.raises(
+        ValueError,
+        match=f"AECOURSE_SEED must be an integer, got '{value}'",
+    ):
         seed_from_env()
     with pytest.raises(ValueError, match="AECOURSE_SEED"):
         setup(verbose=False)
@@ -84,7 +107,9 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     assert draw() == first
     seed_everything(8)
     assert draw() != first
-    seed_everything(2**40 + 5)  # larger than NumPy's 32-bit seeds: reduced, not refused
+    seed_everything(
+        2**40 + 5
+    )  # larger than NumPy's 32-bit seeds: reduced, not refused
     np.random.rand()
 
 
@@ -100,12 +125,16 @@ def test_setup_seeds_repeatably(on_cpu):
     assert torch.equal(torch.rand(4), a)  # exactly PyTorch's own seeding
 
 
-def test_setup_reads_the_environment_and_prints_the_run(monkeypatch, on_cpu, capsys):
+def test_setup_reads_the_environment_and_prints_the_run(
+    monkeypatch, on_cpu, capsys
+):
     monkeypatch.setenv("AECOURSE_SEED", "3")
     run = setup()
     assert run == Run(profile="quick", device=torch.device("cpu"), seed=3)
     assert capsys.readouterr().out == "profile=quick device=cpu seed=3\n"
-    run = setup(seed=11, verbose=False)  # an explicit seed wins over AECOURSE_SEED
+    run = setup(
+        seed=11, verbose=False
+    )  # an explicit seed wins over AECOURSE_SEED
     assert run.seed == 11
     assert capsys.readouterr().out == ""
     torch.manual_seed(11)
@@ -127,12 +156,18 @@ def test_run_choose_picks_by_profile():
     assert full.choose(quick=2, full=20) == 20
     assert str(full) == "profile=full device=cuda seed=1"
     with pytest.raises(TypeError):
-        quick.choose(2, 20)  # keywords only, so the two numbers cannot be swapped by accident
+        quick.choose(
+            2, 20
+        )  # keywords only, so the two numbers cannot be swapped by accident
 
 
 def test_device_is_a_torch_device_that_works():
     dev = settings.device()
-    assert isinstance(dev, torch.device) and dev.type in ("cpu", "cuda", "mps")
+    assert isinstance(dev, torch.device) and dev.type in (
+        "cpu",
+        "cuda",
+        "mps",
+    )
     if torch.cuda.is_available():
         assert dev.type == "cuda"
     assert torch.ones(2, device=dev).sum().item() == 2

@@ -2,5 +2,5 @@
 
 Each module runs a grid of training runs, writes one CSV row per run and offers a ``summarise`` that the
 chapter's notebook calls on those rows: ``python -m aecourse.experiments.pretraining --out results.csv``
-(chapter 5). A notebook runs a small grid itself; the full grid is for a GPU or a long CPU run.
+(the pretraining chapter). A notebook runs a small grid itself; the full grid is for a GPU or a long CPU run.
 """

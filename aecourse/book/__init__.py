@@ -1,0 +1,2 @@
+"""Book tooling: execute and stamp the chapter notebooks, check they are fresh, write student copies
+(``notebooks``; command line ``python -m aecourse.book``)."""

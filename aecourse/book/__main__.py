@@ -1,0 +1,7 @@
+"""``python -m aecourse.book execute|bench|check|student ...``: see :mod:`aecourse.book.notebooks`."""
+
+import sys
+
+from aecourse.book.notebooks import main
+
+sys.exit(main())

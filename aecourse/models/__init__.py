@@ -1,0 +1,3 @@
+"""The course's models: the fully connected autoencoder (``autoencoder``), convolutional autoencoders
+(``conv_autoencoder``), the n-h-n number system (``number_system``), deep nets pretrained layer by layer
+(``pretraining``), sequence-to-sequence autoencoders (``seq2seq``) and variational autoencoders (``vae``)."""

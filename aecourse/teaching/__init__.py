@@ -1,0 +1,1 @@
+"""Teaching aids: the figures the chapters draw (``plots``) and the interactive explorers (``widgets``)."""
