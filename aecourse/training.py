@@ -105,10 +105,8 @@ def _supervised(loss_fn: LossFn, noise=None, penalty=None) -> BatchLoss:
     """The default batch loss: loss(model(x̃), y), with x̃ = noise(x) and y = x unless targets are given."""
 
     def batch_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
-        xb, yb = (
-            batch[0],
-            batch[-1],
-        )  # a batch of one tensor is its own target
+        # A batch of one tensor is its own target.
+        xb, yb = batch[0], batch[-1]
         if noise is not None:
             xb = noise(xb)  # the target yb stays clean
         value = loss_fn(model(xb), yb)
@@ -134,9 +132,8 @@ def _epoch(
     a batch weighted by its ``count`` (default: its length)."""
     training = optimizer is not None
     model.train(training)
-    totals: dict[
-        str, torch.Tensor
-    ] = {}  # summed on the device: one GPU sync per epoch, not per batch
+    # Summed on the device: one GPU sync per epoch, not one per batch.
+    totals: dict[str, torch.Tensor] = {}
     items = torch.zeros((), device=data[0].device)
     with torch.set_grad_enabled(training):
         for batch in batches(
@@ -146,11 +143,9 @@ def _epoch(
             generator=generator,
         ):
             values = batch_loss(model, batch)
-            values = (
-                dict(values)
-                if isinstance(values, dict)
-                else {"loss": values}
-            )
+            if not isinstance(values, dict):
+                values = {"loss": values}
+            values = dict(values)  # the hook's own dict stays as it was
             count = values.pop("count", len(batch[0]))
             if training:
                 optimizer.zero_grad()
@@ -282,7 +277,7 @@ def fit(
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=True)
     for epoch in bar:
         means = {
-            "": _epoch(
+            "train": _epoch(
                 model,
                 train_loss,
                 data,
@@ -292,26 +287,20 @@ def fit(
                 generator=generator,
             )
         }
-        for name, d in held_out.items():
-            means[name] = _epoch(
-                model, held_out_loss, d, max(batch_size, EVAL_BATCH)
-            )
+        for split, d in held_out.items():
+            eval_batch = max(batch_size, EVAL_BATCH)
+            means[split] = _epoch(model, held_out_loss, d, eval_batch)
         for split, values in means.items():
-            getattr(history, split or "train").append(values.pop("loss"))
+            getattr(history, split).append(values.pop("loss"))
             for metric, value in values.items():
-                history.metrics.setdefault(
-                    f"{split} {metric}".strip(), []
-                ).append(value)
+                # "kl" on the training batches, "valid kl" on held-out data
+                key = metric if split == "train" else f"{split} {metric}"
+                history.metrics.setdefault(key, []).append(value)
         if keep_best and history.valid[-1] < best:
             best, history.best_epoch = history.valid[-1], epoch + 1
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(
-            {
-                split
-                or "train": f"{getattr(history, split or 'train')[-1]:.4g}"
-                for split in means
-            }
-        )
+        shown = {s: f"{getattr(history, s)[-1]:.4g}" for s in means}
+        bar.set_postfix(shown)
     if best_state is not None:
         model.load_state_dict(best_state)
     return history

@@ -26,9 +26,8 @@ class Halve(nn.Module):
 
 
 def test_reconstruction_errors_by_hand():
-    x = torch.tensor(
-        [[[1.0, 2.0]], [[0.0, -4.0]], [[2.0, 2.0]]]
-    )  # (3, 1, 2)
+    # (3, 1, 2)
+    x = torch.tensor([[[1.0, 2.0]], [[0.0, -4.0]], [[2.0, 2.0]]])
     # (x/2 − x)² summed: (0.25 + 1), (0 + 4), (1 + 1)
     assert torch.allclose(
         reconstruction_errors(Halve(), x, batch_size=2),
@@ -114,16 +113,14 @@ def test_autoencoder_trained_on_one_cluster_flags_a_far_cluster():
     # Anomalies: points shifted off that plane. The reconstruction error should rank them above normal data.
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    basis = torch.linalg.qr(torch.randn(8, 2, generator=g))[
-        0
-    ]  # (8, 2) orthonormal columns
+    # (8, 2) orthonormal columns
+    basis = torch.linalg.qr(torch.randn(8, 2, generator=g))[0]
     normal = lambda n: torch.randn(n, 2, generator=g) @ basis.T  # noqa: E731
     train = normal(512)
     model = Autoencoder([8, 16, 2], activation="tanh", output="linear")
     fit(model, train, epochs=30, batch_size=64, lr=1e-2, progress=False)
-    far = normal(100) + 3.0 * torch.randn(
-        100, 8, generator=g
-    )  # far from the plane
+    # far from the plane
+    far = normal(100) + 3.0 * torch.randn(100, 8, generator=g)
     test = torch.cat([normal(100), far])
     is_anomaly = torch.cat([torch.zeros(100), torch.ones(100)]).bool()
     _, _, auc = roc(reconstruction_errors(model, test), is_anomaly)

@@ -95,12 +95,8 @@ def test_integer_accepts_python_ints_within_the_bounds_and_returns_them(
             None,
             r"n must be an integer, got (np\.int64\()?3\)?\.",
         ),
-        (
-            True,
-            None,
-            None,
-            r"n must be an integer, got True\.",
-        ),  # a bool is not an integer
+        # a bool is not an integer
+        (True, None, None, r"n must be an integer, got True\."),
         (False, 0, None, r"n must be an integer >= 0, got False\."),
         (0, 1, None, r"n must be an integer >= 1, got 0\."),
         (-1, 0, None, r"n must be an integer >= 0, got -1\."),
@@ -294,9 +290,8 @@ def test_to_numpy_detaches_tensors_that_need_gradients():
         got = to_numpy(t, np.float64)
         assert isinstance(got, np.ndarray) and got.dtype == np.float64
     assert to_numpy(y).tolist() == [3.0, -6.0]
-    assert (
-        w.grad is None and w.requires_grad
-    )  # nothing about the tensor itself changed
+    # nothing about the tensor itself changed
+    assert w.grad is None and w.requires_grad
 
 
 def test_to_numpy_handles_bfloat16_which_numpy_lacks():

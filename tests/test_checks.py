@@ -88,6 +88,7 @@ def test_bernoulli_loss(capsys):
         capsys,
         "the loss differs from the reference",
     )
+    # summed over the batch too
     assert_wrong(
         checks.check_bernoulli_loss,
         lambda x_hat, x: F.binary_cross_entropy(
@@ -95,13 +96,14 @@ def test_bernoulli_loss(capsys):
         ),
         capsys,
         "differs from the reference",
-    )  # summed over the batch too
+    )
     assert_wrong(
         checks.check_bernoulli_loss,
         lambda x_hat, x: right(x_hat, x).item(),
         capsys,
         "should be a torch.Tensor, got float",
     )
+    # forgot the mean over the batch
     assert_wrong(
         checks.check_bernoulli_loss,
         lambda x_hat, x: (
@@ -111,7 +113,7 @@ def test_bernoulli_loss(capsys):
         ),
         capsys,
         "has shape (16,), expected ()",
-    )  # forgot the mean over the batch
+    )
 
 
 def test_pca_reconstruction(capsys):
@@ -119,35 +121,39 @@ def test_pca_reconstruction(capsys):
         return mean + (x - mean) @ components.T @ components
 
     assert_right(checks.check_pca_reconstruction, right, capsys)
+    # float32 is fine
     assert_right(
         checks.check_pca_reconstruction,
         lambda x, m, v: right(x, m, v).float(),
         capsys,
-    )  # float32 is fine
+    )
     assert_wrong(
         checks.check_pca_reconstruction,
         lambda x, mean, v: x @ v.T @ v,
         capsys,
         "subtract the mean before projecting",
     )
+    # shapes do not fit
     assert_wrong(
         checks.check_pca_reconstruction,
         lambda x, mean, v: mean + (x - mean) @ v @ v.T @ v.T @ v,
         capsys,
         "raised RuntimeError",
-    )  # shapes do not fit
+    )
+    # the codes, not the reconstruction
     assert_wrong(
         checks.check_pca_reconstruction,
         lambda x, mean, v: (x - mean) @ v.T,
         capsys,
         "has shape (50, 3), expected (50, 12)",
-    )  # the codes, not the reconstruction
+    )
+    # forgot to add the mean back
     assert_wrong(
         checks.check_pca_reconstruction,
         lambda x, mean, v: (x - mean) @ v.T @ v,
         capsys,
         "differs from the reference",
-    )  # forgot to add the mean back
+    )
 
 
 # --- number system ---------------------------------------------------------------------------------------
@@ -207,12 +213,13 @@ def test_min_code_bits(capsys):
         capsys,
         "for n = 3 you answered 1, but 2 binary units are needed: 1 give only 2 codes, 2 give 4",
     )
+    # floor + 1 is wrong at powers of two
     assert_wrong(
         checks.check_min_code_bits,
         lambda n: 1 if n == 2 else int(math.log2(n)) + 1,
         capsys,
         "for n = 8 you answered 4, but 3 binary units are needed",
-    )  # floor + 1 is wrong at powers of two
+    )
     assert_wrong(
         checks.check_min_code_bits,
         lambda n: n,
@@ -269,12 +276,13 @@ def test_conv_transpose2d(capsys):
         capsys,
         "must add up (+=)",
     )
+    # a flipped kernel
     assert_wrong(
         checks.check_conv_transpose2d,
         lambda x, k, s: scatter_add(x, k.flip(0, 1), s),
         capsys,
         "differs from torch's conv_transpose2d",
-    )  # a flipped kernel
+    )
     assert_wrong(
         checks.check_conv_transpose2d,
         lambda x, k, s: F.conv2d(x[None, None], k[None, None])[0, 0],
@@ -703,10 +711,11 @@ def test_reparameterize(capsys):
             lambda mu, lv: Normal(mu, sigma(lv)).sample(),
             "gradients do not flow",
         ),
+        # differentiable, but gradient 0
         (
             lambda mu, lv: torch.normal(mu, sigma(lv)),
             "gradients do not flow",
-        ),  # differentiable, but gradient 0
+        ),
         (
             lambda mu, lv: reparameterize_by_hand(mu, lv).detach(),
             "gradients do not flow",
@@ -843,16 +852,15 @@ def test_auroc(capsys):
 
     check = checks.check_auroc
     assert_right(check, auroc_by_pairs, capsys)  # a 0-dim tensor
+    # a numpy float
     assert_right(
         check, lambda s, a: roc_auc_score(a.numpy(), s.numpy()), capsys
-    )  # a numpy float
-    assert_right(
-        check, lambda s, a: float(roc_auc_score(a, s)), capsys
-    )  # a python float
+    )
+    # a python float
+    assert_right(check, lambda s, a: float(roc_auc_score(a, s)), capsys)
     assert_right(check, lambda s, a: np.float32(by_ranks(s, a)), capsys)
-    assert_right(
-        check, lambda s, a: np.array(by_ranks(s, a)), capsys
-    )  # a 0-dim numpy array
+    # a 0-dim numpy array
+    assert_right(check, lambda s, a: np.array(by_ranks(s, a)), capsys)
 
     def count(
         scores, is_anomaly
@@ -996,11 +1004,12 @@ def test_multinomial_loss(capsys):
         check, lambda logits, p: F.cross_entropy(logits, p), capsys
     )
     assert_right(check, by_hand, capsys)
+    # float32 is fine
     assert_right(
         check,
         lambda logits, p: by_hand(logits.float(), p.float()),
         capsys,
-    )  # float32 is fine
+    )
     assert_right(
         check,
         lambda logits, p: (
@@ -1051,10 +1060,11 @@ def test_multinomial_loss(capsys):
         ),
         (lambda logits, p: by_hand(logits, p).item(), "got float"),
         (lambda logits, p: by_hand(logits, p) + 0.1, "the reference"),
+        # hard targets
         (
             lambda logits, p: F.cross_entropy(logits, p.argmax(1)),
             "the reference",
-        ),  # hard targets
+        ),
     ]
     for fn, reason in wrong:
         assert_wrong(check, fn, capsys, reason)

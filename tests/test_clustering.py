@@ -25,9 +25,10 @@ def blobs(
 ):
     """n codes (n, k) in `classes` blobs (width `noise`, means about `spread` apart), and their labels (n,)."""
     rng = np.random.default_rng(seed)
+    # the same blobs every split
     means = spread * np.random.default_rng(100).standard_normal(
         (classes, k)
-    )  # the same blobs every split
+    )
     labels = rng.integers(0, classes, n)
     return means[labels] + rng.standard_normal((n, k)) * noise, labels
 
@@ -60,9 +61,8 @@ def test_random_labels_score_near_zero():
 
 
 def test_matches_scikit_learn_called_directly():
-    train_x, _ = blobs(
-        400, classes=6, k=5, spread=2.0, noise=1.0, seed=4
-    )  # overlapping: scores neither 0 nor 1
+    # overlapping: scores neither 0 nor 1
+    train_x, _ = blobs(400, classes=6, k=5, spread=2.0, noise=1.0, seed=4)
     test_x, test_y = blobs(
         300, classes=6, k=5, spread=2.0, noise=1.0, seed=5
     )

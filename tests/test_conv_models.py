@@ -79,9 +79,8 @@ def test_output_lies_in_0_1(decoder):
             p.mul_(50)  # push the pre-sigmoid values far out
         out = model(torch.rand(4, 1, 28, 28))
     assert out.min() >= 0 and out.max() <= 1
-    assert (
-        out.min() < 0.01 and out.max() > 0.99
-    )  # the sigmoid really saturates at both ends, so it is there
+    # the sigmoid really saturates at both ends, so it is there
+    assert out.min() < 0.01 and out.max() > 0.99
 
 
 def test_encoder_equals_its_layers_written_out():
@@ -132,9 +131,8 @@ def test_resize_decoder_is_nearest_upsampling_then_3x3_convolution():
     )
     z = torch.randn(2, 3, 7, 7)
     h = F.relu(F.conv2d(z, dec.expand.weight, dec.expand.bias))
-    h = h.repeat_interleave(2, -2).repeat_interleave(
-        2, -1
-    )  # each pixel into a 2×2 patch
+    # each pixel into a 2×2 patch
+    h = h.repeat_interleave(2, -2).repeat_interleave(2, -1)
     h = F.relu(F.conv2d(h, dec.conv1.weight, dec.conv1.bias, padding=1))
     h = h.repeat_interleave(2, -2).repeat_interleave(2, -1)
     expected = torch.sigmoid(

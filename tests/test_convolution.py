@@ -27,19 +27,19 @@ from aecourse.ops.convolution import (
     transposed_output_size,
 )
 
-TIGHT = dict(
-    rtol=1e-12, atol=1e-12
-)  # float64: only rounding from a different order of additions
+# float64: only rounding from a different order of additions
+TIGHT = dict(rtol=1e-12, atol=1e-12)
 
 # The chapter's worked example of a convolution as a matrix.
 KERNEL_3X3 = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
 INPUT_4X4 = [[2, 1, 0, 3], [0, 0, 1, 2], [3, 1, 2, 0], [0, 2, 2, 1]]
+# Cᵀ @ [1, 0, 2, 1], 4 × 4
 CT_RESULT = [
     [1, 2, 3, 0],
     [6, 10, 14, 3],
     [15, 22, 26, 6],
     [14, 23, 26, 9],
-]  # Cᵀ @ [1, 0, 2, 1], 4 × 4
+]
 
 
 def transposed_configs(count: int, seed: int) -> list[dict]:
@@ -123,9 +123,8 @@ def test_each_input_pixel_stamps_the_scaled_kernel():
     out = conv_transpose2d(x, kernel, stride=3)
     assert out.shape == (2 * 3 + 2, 3 * 3 + 3)
     expected = torch.zeros_like(out)
-    expected[3:5, 6:9] = (
-        -2.5 * kernel
-    )  # the stamp lands at (i·s, j·s) = (3, 6)
+    # the stamp lands at (i·s, j·s) = (3, 6)
+    expected[3:5, 6:9] = -2.5 * kernel
     assert torch.equal(out, expected)
 
 
@@ -246,9 +245,8 @@ def test_transposed_convolution_is_the_adjoint_of_convolution(
     # is also why it is the gradient of a convolution with respect to its input.
     g = torch.Generator().manual_seed(stride * 10 + padding)
     z = torch.randn(2, 3, 9, 8, generator=g, dtype=torch.float64)
-    weight = torch.randn(
-        4, 3, 3, 3, generator=g, dtype=torch.float64
-    )  # conv2d: (C_out, C_in, kH, kW)
+    # conv2d: (C_out, C_in, kH, kW)
+    weight = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
     y = torch.randn_like(
         F.conv2d(z, weight, stride=stride, padding=padding)
     )
@@ -354,9 +352,8 @@ def test_conv2d_matrix_matches_torch(kh, kw, h, w):
     C = conv2d_matrix(kernel, (h, w))
     out_h, out_w = h - kh + 1, w - kw + 1
     assert C.shape == (out_h * out_w, h * w)
-    assert (C != 0).sum(1).tolist() == [kh * kw] * (
-        out_h * out_w
-    )  # sparse: one kernel per row
+    # sparse: one kernel per row
+    assert (C != 0).sum(1).tolist() == [kh * kw] * (out_h * out_w)
     torch.testing.assert_close(
         (C @ x.flatten()).reshape(out_h, out_w),
         F.conv2d(x[None, None], kernel[None, None])[0, 0],
@@ -417,9 +414,8 @@ def test_transposed_output_size_is_u_times_s_exactly_when_k_plus_op_is_s_plus_2p
     assert transposed_output_size(7, 2, 2) == 14
     assert transposed_output_size(7, 4, 2, 1) == 14
     assert transposed_output_size(7, 3, 2, 1, 1) == 14
-    assert (
-        transposed_output_size(7, 3, 2, 1) == 13
-    )  # without output_padding, one short
+    # without output_padding, one short
+    assert transposed_output_size(7, 3, 2, 1) == 13
 
 
 def test_conv_output_size_matches_conv2d_and_is_undone_by_the_transposed_size():
@@ -435,11 +431,12 @@ def test_conv_output_size_matches_conv2d_and_is_undone_by_the_transposed_size():
             assert conv(torch.zeros(1, 1, n, n)).shape[
                 -1
             ] == conv_output_size(n, k, s, p)
+    # why output_padding exists
     assert (
         conv_output_size(28, 3, 2, 1)
         == conv_output_size(27, 3, 2, 1)
         == 14
-    )  # why output_padding exists
+    )
 
 
 # --- average unpooling ---------------------------------------------------------------------------
@@ -515,18 +512,18 @@ def pool_input(n, c, h, w, ties, seed):
 
 
 def test_max_pool_with_switches_by_hand():
+    # last row and column do not fill a 2 × 2 window
     x = torch.tensor(
         [
             [1.0, 5.0, 0.0, 2.0, 9.0],
             [3.0, 2.0, 7.0, 7.0, 9.0],
             [4.0, 4.0, 1.0, 0.0, 9.0],
         ]
-    )  # last row and column do not fill a 2 × 2 window
+    )
     pooled, switches = max_pool2d_with_switches(x, 2)
     assert pooled.tolist() == [[5.0, 7.0]]
-    assert switches.tolist() == [
-        [1, 1 * 5 + 2]
-    ]  # the first of the two 7s, in reading order
+    # the first of the two 7s, in reading order
+    assert switches.tolist() == [[1, 1 * 5 + 2]]
     assert switches.dtype == torch.int64
     back = max_unpool2d(pooled, switches, (3, 5))
     assert back.tolist() == [

@@ -69,9 +69,8 @@ def test_mask_zeroes_a_fraction_nu_and_keeps_the_rest(nu):
     assert abs(zero.double().mean().item() - nu) < binomial_tolerance(
         nu, x.numel()
     )
-    assert torch.equal(
-        out[~zero], x[~zero]
-    )  # what is not masked is untouched
+    # what is not masked is untouched
+    assert torch.equal(out[~zero], x[~zero])
 
 
 def test_mask_hits_every_image_at_about_the_same_rate():
@@ -126,9 +125,10 @@ def test_gaussian_noise_has_mean_zero_and_std_sigma_before_clipping(
     noise = gaussian(x, sigma, generator=gen(7), clip=False) - x
     n = noise.numel()
     assert abs(noise.mean().item()) < N_SIGMA * sigma / math.sqrt(n)
+    # std of a sample std
     assert abs(noise.std().item() - sigma) < N_SIGMA * sigma / math.sqrt(
         2 * n
-    )  # std of a sample std
+    )
     if (
         sigma == 0.5
     ):  # the wide noise does leave [0, 1]: it is the clipping that keeps images images
@@ -209,9 +209,8 @@ def test_corruptions_keep_shape_dtype_and_input(kind, shape, dtype):
         and out.dtype == dtype
         and out.device == x.device
     )
-    assert torch.equal(
-        x, before
-    )  # the clean images are not corrupted in place
+    # the clean images are not corrupted in place
+    assert torch.equal(x, before)
     assert out.min() >= 0 and out.max() <= 1
 
 
@@ -286,11 +285,12 @@ def test_bad_kinds_and_inputs_are_refused():
 def test_psnr_by_hand():
     x = torch.zeros(3, 4, dtype=torch.float64)
     x_hat = torch.tensor(
+        # MSE 1e-4: 40 dB
         [
             [0.1, 0.1, 0.1, 0.1],  # MSE 0.01: 10·log10(1/0.01) = 20 dB
             [0.1, -0.1, 0.2, 0.0],  # MSE (0.01 + 0.01 + 0.04)/4 = 0.015
             [0.01, 0.01, 0.01, 0.01],
-        ],  # MSE 1e-4: 40 dB
+        ],
         dtype=torch.float64,
     )
     got = psnr(x_hat, x)
@@ -400,9 +400,8 @@ def test_median_filter_removes_isolated_salt_and_pepper():
     noisy = x.clone()
     noisy[0, 0, 2, 3], noisy[0, 0, 6, 6] = 1.0, 0.0
     assert torch.equal(median_filter(noisy, 3), x)
-    assert not torch.equal(
-        gaussian_filter(noisy, 1.0), x
-    )  # the blur only spreads them out
+    # the blur only spreads them out
+    assert not torch.equal(gaussian_filter(noisy, 1.0), x)
 
 
 def test_filters_reject_bad_arguments():

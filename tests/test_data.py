@@ -37,9 +37,8 @@ def test_data_root_defaults_to_the_checkout_data_folder():
     checkout_data = (
         Path(aecourse.__file__).resolve().parent.parent / "data"
     )
-    assert (
-        checkout_data.is_dir()
-    )  # this repository has one (with a README)
+    # this repository has one (with a README)
+    assert checkout_data.is_dir()
     assert data_root() == checkout_data
 
 
@@ -202,12 +201,12 @@ def test_a_small_slice_of_mnist(mnist_root, monkeypatch):
         28,
     ) and images.test_x.shape == (4, 1, 28, 28)
     assert images.train_y.tolist() == first_labels
-    assert (
-        images.train_x.min() == 0 and images.train_x.max() == 1
-    )  # MNIST digits use the full 0..255 range
+    # MNIST digits use the full 0..255 range
+    assert images.train_x.min() == 0 and images.train_x.max() == 1
+    # exactly k/255
     assert torch.equal(
         images.train_x * 255, (images.train_x * 255).round()
-    )  # exactly k/255
+    )
     assert snapshot(root) == before
 
 
@@ -269,6 +268,7 @@ def test_corrupt_gz_files_and_no_network_give_a_clear_error(
     make_idx_data, monkeypatch, network_calls
 ):
     d = make_idx_data()
+    # MD5s no longer match
     monkeypatch.setattr(
         torchvision.datasets.MNIST,
         "resources",
@@ -276,7 +276,7 @@ def test_corrupt_gz_files_and_no_network_give_a_clear_error(
             (name, "0" * 32)
             for name, _ in torchvision.datasets.MNIST.resources
         ],
-    )  # MD5s no longer match
+    )
     before = snapshot(d.root)
     monkeypatch.setenv("AECOURSE_DATA", str(d.root))
     with pytest.raises(
@@ -408,16 +408,18 @@ def test_find_file_looks_in_the_data_folder_then_the_cache_then_fetches_into_the
         target.parent.mkdir(parents=True)
         target.write_text("fetched")
 
+    # nowhere yet: fetched
     assert (
         files.find_file(
             relative, fetch, "The corpus", "one sentence per line"
         )
         == cache_root() / relative
-    )  # nowhere yet: fetched
+    )
     assert (
         fetched == [cache_root() / relative]
         and (cache_root() / relative).read_text() == "fetched"
     )
+    # cached: no fetch
     assert (
         files.find_file(
             relative,
@@ -427,15 +429,16 @@ def test_find_file_looks_in_the_data_folder_then_the_cache_then_fetches_into_the
             download=False,
         )
         == cache_root() / relative
-    )  # cached: no fetch
+    )
     (tmp_path / "data" / "corpus").mkdir(parents=True)
     (tmp_path / "data" / relative).write_text("local")
+    # the data folder comes first
     assert (
         files.find_file(
             relative, fetch, "The corpus", "one sentence per line"
         )
         == tmp_path / "data" / relative
-    )  # the data folder comes first
+    )
     assert len(fetched) == 1
 
 
@@ -482,9 +485,8 @@ def test_cache_files_appear_whole_or_not_at_all(tmp_path):
 
     with pytest.raises(OSError):
         _write_whole(target, fails_halfway)
-    assert (
-        list(tmp_path.iterdir()) == []
-    )  # neither the target nor the temporary file is left
+    # neither the target nor the temporary file is left
+    assert list(tmp_path.iterdir()) == []
     _write_whole(target, lambda path: path.write_bytes(b"whole"))
     assert target.read_bytes() == b"whole" and list(
         tmp_path.iterdir()

@@ -102,9 +102,10 @@ def test_batched_greedy_equals_one_sentence_at_a_time(attention):
     tokens, weights = greedy_decode(model, src, lengths, max_len=8)
     assert rows(tokens) == expected
     assert tokens.shape[1] == max(map(len, expected)) <= 8
+    # both kinds
     assert any(EOS_INDEX in r for r in expected) and any(
         EOS_INDEX not in r for r in expected
-    )  # both kinds
+    )
     for r, row in zip(
         expected, tokens.tolist()
     ):  # after <eos> only padding
@@ -166,9 +167,10 @@ def log_probabilities(model, src, lengths, paths) -> dict:
     tgt = torch.tensor(
         [p + [PAD_INDEX] * (max(map(len, paths)) - len(p)) for p in paths]
     )
+    # step t sees only tokens < t
     logits = model(
         src.expand(len(paths), -1), lengths.expand(len(paths)), tgt
-    )  # step t sees only tokens < t
+    )
     token_scores = logits.log_softmax(2).gather(2, tgt[:, :, None])[
         :, :, 0
     ]
@@ -180,18 +182,18 @@ def log_probabilities(model, src, lengths, paths) -> dict:
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0, 2.0])
 def test_a_wide_beam_finds_the_best_output_of_a_brute_force_search(alpha):
-    model = sharp_model(
-        7, tgt_vocab=6, eos_bias=0.0
-    )  # 5 tokens besides <eos>: 1 + 5 + 25 + 125 outputs
+    # 5 tokens besides <eos>: 1 + 5 + 25 + 125 outputs
+    model = sharp_model(7, tgt_vocab=6, eos_bias=0.0)
     max_len, others = 3, [0, 1, 3, 4, 5]
     candidates = [
         list(p) + [EOS_INDEX]
         for k in range(max_len)
         for p in itertools.product(others, repeat=k)
     ]
+    # unfinished at max_len
     candidates += [
         list(p) for p in itertools.product(others, repeat=max_len)
-    ]  # unfinished at max_len
+    ]
     src, lengths = batch([4, 2, 6, 1, 3, 5], seed=1)
     found = rows(
         beam_search(
@@ -306,9 +308,8 @@ def test_attention_examples_trim_to_the_tokens_read_and_written():
         ] + ["<eos>"]
         assert output == [tgt_vocab.tokens[i] for i in row]
         assert w.shape == (len(output), len(source))
-        assert torch.allclose(
-            w.sum(1), torch.ones(len(output))
-        )  # nothing lost on padding
+        # nothing lost on padding
+        assert torch.allclose(w.sum(1), torch.ones(len(output)))
         assert torch.equal(w, full[: len(output), : len(source)])
     with pytest.raises(ValueError, match="attention=True"):
         attention_examples(
@@ -326,9 +327,8 @@ def test_bleu_is_sacrebleu_on_our_tokens(caplog):
     assert bleu(
         ["je suis là ."] * 150, ["je suis là ."] * 150
     ) == pytest.approx(100.0)
-    assert (
-        caplog.records == []
-    )  # no "forgot to detokenize" warning: our text is tokenised on purpose
+    # no "forgot to detokenize" warning: our text is tokenised on purpose
+    assert caplog.records == []
     refs = ["je suis fatigué .", "il est là .", "qu' est-ce que c' est ?"]
     assert bleu(refs, refs) == pytest.approx(100.0)
     assert bleu(["a b c d"] * 3, refs) == pytest.approx(0.0)
@@ -388,15 +388,13 @@ def test_token_accuracy_by_length_by_hand():
         [[5, 6, 2, 0], [5, 2, 0, 0], [7, 8, 9, 2], [6, 2, 0, 0]]
     )
     lengths = torch.tensor([3, 2, 4, 2])
-    predicted = torch.tensor(
-        [[5, 7, 2], [5, 2, 9], [7, 8, 2], [6, 5, 2]]
-    )  # narrower than target: padded
+    # narrower than target: padded
+    predicted = torch.tensor([[5, 7, 2], [5, 2, 9], [7, 8, 2], [6, 5, 2]])
     accuracy = token_accuracy_by_length(predicted, target, lengths)
     assert accuracy == pytest.approx({1: 3 / 4, 2: 2 / 3, 3: 2 / 4})
     assert list(accuracy) == [1, 2, 3]
-    wide = F.pad(
-        target, (0, 3), value=4
-    )  # tokens past the target's length do not count
+    # tokens past the target's length do not count
+    wide = F.pad(target, (0, 3), value=4)
     assert token_accuracy_by_length(
         wide, target, lengths
     ) == pytest.approx({1: 1.0, 2: 1.0, 3: 1.0})

@@ -51,9 +51,10 @@ def test_load_table_standardizes_with_the_training_rows(table):
     assert torch.allclose(
         table.train.std(0, unbiased=False), torch.ones(30), atol=1e-4
     )
+    # not its own statistics
     assert not torch.allclose(
         table.test.mean(0), torch.zeros(30), atol=1e-3
-    )  # not its own statistics
+    )
     with pytest.raises(ValueError, match="Unknown table"):
         load_table("iris2")
 
@@ -101,9 +102,8 @@ def test_remove_entries_is_mcar_at_the_asked_rate_and_reproducible():
 
 def test_rmse_on_by_hand():
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-    x_hat = torch.tensor(
-        [[1.0, 5.0], [3.0, 0.0]]
-    )  # errors 3 and -4 at the masked entries
+    # errors 3 and -4 at the masked entries
+    x_hat = torch.tensor([[1.0, 5.0], [3.0, 0.0]])
     mask = torch.tensor([[False, True], [False, True]])
     assert rmse_on(x, x_hat, mask) == pytest.approx(
         math.sqrt((9 + 16) / 2)
@@ -182,9 +182,8 @@ def test_no_imputer_changes_an_observed_entry(table):
     trm, _ = remove_entries(table.train, 0.2, gen(10))
     tem, mask = remove_entries(table.test, 0.2, gen(11))
     torch.manual_seed(0)
-    model = Autoencoder(
-        [30, 37], activation="tanh", output="linear"
-    )  # untrained: any output will do
+    # untrained: any output will do
+    model = Autoencoder([30, 37], activation="tanh", output="linear")
     for imputed in (
         impute_mean(tem, trm),
         impute_knn(tem, trm, 3),

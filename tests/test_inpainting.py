@@ -19,9 +19,8 @@ def gen(seed: int = 0) -> torch.Generator:
 
 
 def test_hide_patch_hides_one_square_inside_each_image():
-    x = 0.5 + 0.5 * torch.rand(
-        300, 3, 7, 9, generator=gen(1)
-    )  # no zeros before hiding
+    # no zeros before hiding
+    x = 0.5 + 0.5 * torch.rand(300, 3, 7, 9, generator=gen(1))
     out, mask = hide_patch(x, 4, gen(2))
     assert mask.shape == (300, 1, 7, 9) and mask.dtype == torch.bool
     assert torch.equal(mask.flatten(1).sum(1), torch.full((300,), 16))
@@ -53,12 +52,10 @@ def test_hide_patch_is_reproducible_and_takes_a_fill():
     b, mb = hide_patch(x, 2, gen(4), fill=0.7)
     assert torch.equal(a, b) and torch.equal(ma, mb)
     assert torch.equal(a[ma.expand_as(a)], torch.full((5 * 4,), 0.7))
-    assert not torch.equal(
-        hide_patch(x, 2, gen(5))[1], ma
-    )  # another seed, other patches (seeded: fixed)
-    full, mfull = hide_patch(
-        x, 6, gen(6)
-    )  # size = H = W: the whole image
+    # another seed, other patches (seeded: fixed)
+    assert not torch.equal(hide_patch(x, 2, gen(5))[1], ma)
+    # size = H = W: the whole image
+    full, mfull = hide_patch(x, 6, gen(6))
     assert mfull.all() and (full == 0).all()
 
 
@@ -140,21 +137,18 @@ def test_mean_fill_pastes_the_mean_image_into_the_patch_only():
 
 
 def test_patch_noise_hides_size_squared_pixels_per_image_as_hide_patch_does():
-    x = 0.5 + 0.5 * torch.rand(
-        6, 2, 7, 8, generator=gen(10)
-    )  # no zeros before hiding
+    # no zeros before hiding
+    x = 0.5 + 0.5 * torch.rand(6, 2, 7, 8, generator=gen(10))
     out = patch_noise(3, gen(11))(x)
     assert out.shape == x.shape and out.dtype == x.dtype
     changed = out != x  # (6, 2, 7, 8)
-    assert torch.equal(
-        changed[:, 0], changed[:, 1]
-    )  # the same pixels in every channel
+    # the same pixels in every channel
+    assert torch.equal(changed[:, 0], changed[:, 1])
     assert torch.equal(
         changed[:, 0].flatten(1).sum(1), torch.full((6,), 9)
     )
-    assert torch.equal(
-        out, hide_patch(x, 3, gen(11))[0]
-    )  # the same draw as hide_patch, the mask dropped
+    # the same draw as hide_patch, the mask dropped
+    assert torch.equal(out, hide_patch(x, 3, gen(11))[0])
     assert torch.equal(
         patch_noise(3, gen(11), fill=0.25)(x)[changed],
         torch.full((6 * 2 * 9,), 0.25),
@@ -165,9 +159,8 @@ def test_patch_noise_is_fresh_per_call_and_reproducible():
     x = torch.rand(20, 1, 9, 9, generator=gen(12)) + 0.5
     noise = patch_noise(2, gen(13))
     first, second = noise(x), noise(x)
-    assert not torch.equal(
-        first, second
-    )  # new patches each batch (20 images alike has prob. 64^-20)
+    # new patches each batch (20 images alike has prob. 64^-20)
+    assert not torch.equal(first, second)
     again = patch_noise(2, gen(13))
     assert torch.equal(again(x), first) and torch.equal(again(x), second)
 

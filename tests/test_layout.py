@@ -12,11 +12,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aecourse"
 
 # Bottom to top. A module may import from its own layer or any layer below it, never above.
 LAYERS = [
-    {
-        "",
-        "_args",
-        "settings",
-    },  # "" is aecourse/__init__.py: the version and the release the book installs
+    # "" is aecourse/__init__.py: the version and the release the book installs
+    {"", "_args", "settings"},
     {"data"},  # data sets as tensors
     {"ops"},  # losses, convolution by hand, corruptions, regularizers
     {"training"},  # the one training loop
@@ -24,10 +21,8 @@ LAYERS = [
     {"evaluation"},  # what codes are good for, and the baselines
     {"teaching"},  # plots and widgets
     {"checks"},  # exercise checkers
-    {
-        "experiments",
-        "book",
-    },  # long runs behind a chapter's table; executing and checking the notebooks
+    # long runs behind a chapter's table; executing and checking the notebooks
+    {"experiments", "book"},
 ]
 
 

@@ -44,9 +44,8 @@ def test_mse_equals_pytorch_sum_over_n():
     x_hat = torch.rand(6, 1, 28, 28, generator=g)
     x = torch.rand(6, 1, 28, 28, generator=g)
     expected = F.mse_loss(x_hat, x, reduction="sum") / 6
-    torch.testing.assert_close(
-        reconstruction_loss(x_hat, x), expected
-    )  # mse is the default
+    # mse is the default
+    torch.testing.assert_close(reconstruction_loss(x_hat, x), expected)
     # summed over the 784 pixels, not averaged: 784 times PyTorch's mean
     torch.testing.assert_close(
         reconstruction_loss(x_hat, x, "mse"), F.mse_loss(x_hat, x) * 784
@@ -56,9 +55,8 @@ def test_mse_equals_pytorch_sum_over_n():
 def test_bce_equals_pytorch_sum_over_n():
     g = torch.Generator().manual_seed(1)
     x_hat = torch.rand(5, 12, generator=g).clamp(0.01, 0.99)
-    x = torch.rand(
-        5, 12, generator=g
-    )  # soft targets in [0, 1] are allowed
+    # soft targets in [0, 1] are allowed
+    x = torch.rand(5, 12, generator=g)
     expected = F.binary_cross_entropy(x_hat, x, reduction="sum") / 5
     torch.testing.assert_close(
         reconstruction_loss(x_hat, x, "bce"), expected
@@ -139,9 +137,8 @@ def test_multinomial_loss_is_stable_and_differentiable():
     logits = torch.tensor([[1000.0, 0.0, -1000.0]], requires_grad=True)
     proportions = torch.tensor([[0.0, 1.0, 0.0]])
     loss = multinomial_loss(logits, proportions)
-    assert loss.item() == pytest.approx(
-        1000.0
-    )  # −log q_1 = 1000 + log(1 + e^−1000 + e^−2000)
+    # −log q_1 = 1000 + log(1 + e^−1000 + e^−2000)
+    assert loss.item() == pytest.approx(1000.0)
     loss.backward()
     # d/da of −Σ p log softmax(a) is softmax(a) − p
     torch.testing.assert_close(

@@ -40,9 +40,8 @@ def test_autoencoder_mirrors_the_sizes():
 
 
 def test_activations_sit_between_layers_and_at_the_ends():
-    model = Autoencoder(
-        [20, 10, 6, 3]
-    )  # relu hidden, linear code, sigmoid output (the defaults)
+    # relu hidden, linear code, sigmoid output (the defaults)
+    model = Autoencoder([20, 10, 6, 3])
     assert layer_types(model.encoder.layers) == [
         nn.Linear,
         nn.ReLU,
@@ -101,9 +100,8 @@ def test_linear_autoencoder_has_no_nonlinearity():
         a, b = layer.weight @ a, layer.weight @ b + layer.bias
     x = torch.randn(5, 6)
     torch.testing.assert_close(model(x), x @ a.T + b)
-    assert (
-        torch.linalg.matrix_rank(a) == 2
-    )  # through a 2-unit code: rank at most 2
+    # through a 2-unit code: rank at most 2
+    assert torch.linalg.matrix_rank(a) == 2
 
 
 def test_images_keep_their_shape():
@@ -124,9 +122,8 @@ def test_sigmoid_output_lies_in_0_1():
     with torch.no_grad():
         for p in linear_out.parameters():
             p.fill_(1.0)
-    assert (
-        linear_out(torch.ones(1, 10)).min() > 1
-    )  # without the sigmoid nothing bounds it
+    # without the sigmoid nothing bounds it
+    assert linear_out(torch.ones(1, 10)).min() > 1
 
 
 def test_code_noise_only_in_train_mode():
@@ -188,9 +185,8 @@ def test_unknown_activation_is_a_clear_error(kwargs):
 
 def test_unknown_activation_fails_even_where_it_would_not_be_used():
     with pytest.raises(ValueError, match="Unknown activation 'gelu'"):
-        Encoder(
-            [8, 3], activation="gelu"
-        )  # no hidden layer, still refused
+        # no hidden layer, still refused
+        Encoder([8, 3], activation="gelu")
     with pytest.raises(ValueError, match="Unknown activation 'swish'"):
         Decoder([3, 8], output="swish")
 
@@ -275,9 +271,8 @@ def test_a_normalized_code_cannot_be_the_same_for_every_input():
     )
     code_layer = model.encoder.layers[-3]
     with torch.no_grad():
-        code_layer.bias.fill_(
-            50.0
-        )  # without the normalisation every code would be 1.0
+        # without the normalisation every code would be 1.0
+        code_layer.bias.fill_(50.0)
     z = model.encode(torch.randn(64, 10))
     assert z.shape == (64, 3)
     assert (z.std(0) > 0.1).all()

@@ -81,20 +81,19 @@ def test_counts_labels_and_vocabulary_come_from_the_training_posts(
         3,
         4,
     )
+    # alt.x/10, alt.x/2, comp.y/7
     assert data.train_x.tolist() == [
         [1, 1, 1, 0],
         [0, 2, 1, 0],
         [0, 1, 0, 3],
-    ]  # alt.x/10, alt.x/2, comp.y/7
+    ]
     assert data.train_y.tolist() == [
         0,
         0,
         1,
     ] and data.train_index.tolist() == [0, 1, 3]  # comp.y/5 dropped
-    assert data.test_x.tolist() == [
-        [0, 1, 0, 0],
-        [0, 0, 1, 1],
-    ]  # alt.x/3, comp.y/8; comp.y/4 dropped
+    # alt.x/3, comp.y/8; comp.y/4 dropped
+    assert data.test_x.tolist() == [[0, 1, 0, 0], [0, 0, 1, 1]]
     assert data.test_y.tolist() == [
         0,
         1,
@@ -103,9 +102,8 @@ def test_counts_labels_and_vocabulary_come_from_the_training_posts(
 
 
 def test_vocab_size_keeps_the_most_frequent_training_words(fake_data):
-    data = load_newsgroups(
-        vocab_size=2
-    )  # cats 4, keyboard 3, dogs 2, birds 1 in training
+    # cats 4, keyboard 3, dogs 2, birds 1 in training
+    data = load_newsgroups(vocab_size=2)
     assert data.vocabulary == ["cats", "keyboard"]
     assert data.train_x.tolist() == [[1, 0], [2, 0], [1, 3]]
     assert data.test_x.tolist() == [[1, 0], [0, 1]]

@@ -83,9 +83,8 @@ def test_a_new_release_in_the_colab_cell_leaves_the_hash_alone(
     assert source_hash(nb) != before  # the next cell still counts
     later = copy.deepcopy(good_notebook)
     later.cells.append(new_code_cell(install.format('"aecourse"')))
-    assert source_hash(later) != source_hash(
-        good_notebook
-    )  # only the first code cell is the install cell
+    # only the first code cell is the install cell
+    assert source_hash(later) != source_hash(good_notebook)
 
 
 # --- problems -------------------------------------------------------------------------------------------
@@ -140,9 +139,8 @@ def test_notebook_with_unrun_cells(good_notebook):
 
 
 def test_empty_code_cells_are_ignored(good_notebook):
-    good_notebook.cells.append(
-        new_code_cell("   \n")
-    )  # never run, but empty
+    # never run, but empty
+    good_notebook.cells.append(new_code_cell("   \n"))
     restamp(good_notebook)
     assert problems(good_notebook) == []
 
@@ -210,9 +208,8 @@ def test_student_copy_replaces_solutions_and_clears_outputs(
 def test_student_copy_keeps_tags_and_only_touches_tagged_code(
     good_notebook,
 ):
-    good_notebook.cells[0].metadata["tags"] = [
-        SOLUTION_TAG
-    ]  # a tagged markdown cell is not code
+    # a tagged markdown cell is not code
+    good_notebook.cells[0].metadata["tags"] = [SOLUTION_TAG]
     good_notebook.cells[1].metadata["tags"] = ["hide-input"]
     student = student_copy(good_notebook)
     assert student.cells[0].source == good_notebook.cells[0].source
@@ -241,9 +238,8 @@ def test_student_command_writes_copies(good_notebook, tmp_path):
     assert main(["student", str(path), "--out", str(out)]) == 0
     written = nbformat.read(out / "ch.ipynb", as_version=4)
     assert written == student_copy(nbformat.read(path, as_version=4))
-    assert (
-        nbformat.read(path, as_version=4) == good_notebook
-    )  # the chapter itself is unchanged
+    # the chapter itself is unchanged
+    assert nbformat.read(path, as_version=4) == good_notebook
 
 
 def test_colab_install_pins_this_release():

@@ -41,9 +41,8 @@ def binary_8_3_8() -> Autoencoder:
     b = bits(8, 3)
     enc, dec = model.encoder.layers[0], model.decoder.layers[0]
     with torch.no_grad():
-        enc.weight.copy_(
-            10 * (2 * b.T - 1)
-        )  # column i is ±10 by the bits of i
+        # column i is ±10 by the bits of i
+        enc.weight.copy_(10 * (2 * b.T - 1))
         enc.bias.zero_()
         dec.weight.copy_(20 * (2 * b - 1))
         dec.bias.copy_(-20 * (b.sum(1) - 0.5))
@@ -125,9 +124,10 @@ def test_distinct_binary_codes_by_hand():
         )
         == 2
     )
+    # exactly 0.5 counts as 0
     assert (
         distinct_binary_codes(torch.tensor([[0.5], [0.4], [0.51]])) == 2
-    )  # exactly 0.5 counts as 0
+    )
     assert distinct_binary_codes(bits(8, 3)) == 8
     assert distinct_binary_codes(torch.full((8, 3), 0.7)) == 1
 
@@ -162,18 +162,16 @@ def test_a_single_hidden_unit_cannot_reconstruct_eight_inputs():
 
 def test_hull_vertices_by_hand():
     corners = bits(8, 3)
-    centre = torch.cat(
-        [corners[:7], torch.full((1, 3), 0.5)]
-    )  # the centre lies inside the other corners' hull
+    # the centre lies inside the other corners' hull
+    centre = torch.cat([corners[:7], torch.full((1, 3), 0.5)])
     assert hull_vertices(corners) == 8
     assert hull_vertices(centre) == 7
     square_and_midpoint = torch.tensor(
         [[0.0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5]]
     )
     assert hull_vertices(square_and_midpoint) == 4
-    assert (
-        hull_vertices(torch.tensor([[0.2], [0.9], [0.5], [0.1]])) == 2
-    )  # on a line only the two ends
+    # on a line only the two ends
+    assert hull_vertices(torch.tensor([[0.2], [0.9], [0.5], [0.1]])) == 2
     with pytest.raises(ValueError, match=r"shape \(n, h\)"):
         hull_vertices(torch.rand(8))
 
@@ -194,7 +192,6 @@ def test_describe_the_hand_built_binary_code():
     stats = describe(binary_8_3_8())
     assert stats["all back"] and stats["inputs back"] == 8
     assert stats["bit patterns"] == 8 and stats["hull vertices"] == 8
-    assert stats["closest pair"] == pytest.approx(
-        1.0, abs=1e-3
-    )  # neighbouring corners, saturated sigmoids
+    # neighbouring corners, saturated sigmoids
+    assert stats["closest pair"] == pytest.approx(1.0, abs=1e-3)
     assert stats["least binary"] < 1e-3

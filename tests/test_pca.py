@@ -20,9 +20,8 @@ from aecourse.models.autoencoder import Autoencoder
 @pytest.fixture
 def x():
     g = torch.Generator().manual_seed(0)
-    scales = torch.tensor(
-        [5.0, 3.0, 2.0, 1.0] + [0.1] * 12
-    )  # clear gaps between the leading components
+    # clear gaps between the leading components
+    scales = torch.tensor([5.0, 3.0, 2.0, 1.0] + [0.1] * 12)
     return (
         (
             torch.randn(80, 16, generator=g, dtype=torch.float64) * scales

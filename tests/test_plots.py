@@ -110,9 +110,8 @@ def test_show_reconstructions_refuses_bad_shapes(images):
 
 
 def test_show_image_rows_can_scale_each_image_to_its_own_range():
-    weights = torch.tensor(
-        [[-2.0, 0.0, 2.0, 4.0], [0.1, 0.2, 0.3, 0.4]]
-    )  # two 2×2 "filters"
+    # two 2×2 "filters"
+    weights = torch.tensor([[-2.0, 0.0, 2.0, 4.0], [0.1, 0.2, 0.3, 0.4]])
     fig = show_image_rows([("filters", weights)], n=2, scale_each=True)
     assert fig.axes[0].get_ylabel() == "filters"
     for ax, w in zip(fig.axes, weights):
@@ -247,9 +246,10 @@ def test_draw_codes_colours_up_to_20_classes_apart():
         to_rgba(plt.get_cmap("tab10")(3), alpha=0.7)
     )
     fig, ax = plt.subplots()
+    # 20 named classes: tab20 throughout
     draw_codes(
         ax, z[:5], labels[:5], classes=[f"g{k}" for k in range(20)]
-    )  # 20 named classes: tab20 throughout
+    )
     assert tuple(ax.collections[3].get_facecolor()[0]) == pytest.approx(
         to_rgba(tab20(3), alpha=0.7)
     )
@@ -332,9 +332,10 @@ def test_draw_hourglass_mirrors_the_sizes():
     boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(boxes) == 5
     heights = [b.get_height() for b in boxes]
+    # narrowest at the code
     assert heights == sorted(heights[:3], reverse=True) + sorted(
         heights[3:]
-    )  # narrowest at the code
+    )
     assert heights[0] == pytest.approx(1.0) and heights[2] == min(heights)
     texts = [t.get_text() for t in ax.texts]
     for word in ["784", "256", "32", "input x", "code z", "output x̂"]:
@@ -380,9 +381,8 @@ def test_show_manifold_tiles_the_images_at_their_codes():
     from aecourse.models.vae import latent_grid
 
     z = latent_grid(3)
-    images = (
-        torch.arange(9.0)[:, None, None, None].expand(9, 1, 4, 4) / 8
-    )  # image i is a flat grey i/8
+    # image i is a flat grey i/8
+    images = torch.arange(9.0)[:, None, None, None].expand(9, 1, 4, 4) / 8
     fig = plots.show_manifold(images, z, title="manifold")
     (ax,) = fig.axes
     tiled = shown(ax)
@@ -399,9 +399,8 @@ def test_show_manifold_tiles_the_images_at_their_codes():
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         f"{v:.2f}" for v in z[::3, 1].tolist()
     ]
-    np.testing.assert_allclose(
-        ax.get_xticks(), [1.5, 5.5, 9.5]
-    )  # the middle of each tile
+    # the middle of each tile
+    np.testing.assert_allclose(ax.get_xticks(), [1.5, 5.5, 9.5])
 
 
 def test_show_manifold_refuses_a_grid_that_is_not_square():

@@ -125,18 +125,18 @@ def test_deepnet_rejects_bad_arguments(pixels):
 
 
 def test_reconstruction_fits_the_range_of_the_inputs():
-    assert reconstruction_for(torch.rand(10, 5)) == (
-        "sigmoid",
-        "bce",
-    )  # pixels, sigmoid units
+    # pixels, sigmoid units
+    assert reconstruction_for(torch.rand(10, 5)) == ("sigmoid", "bce")
+    # ReLU units exceed 1
     assert reconstruction_for(torch.tensor([[0.0, 2.5]])) == (
         "linear",
         "mse",
-    )  # ReLU units exceed 1
+    )
+    # tanh units go below 0
     assert reconstruction_for(torch.tensor([[-0.5, 0.5]])) == (
         "linear",
         "mse",
-    )  # tanh units go below 0
+    )
 
 
 def test_pretrain_layer_builds_and_trains_the_right_autoencoder(pixels):
@@ -177,9 +177,8 @@ def test_pretrain_layer_builds_and_trains_the_right_autoencoder(pixels):
 
 
 def test_a_noise_level_means_masking_noise():
-    x = (
-        torch.rand(200, 50) + 0.5
-    )  # no zeros, so every zero below was put there by the corruption
+    # no zeros, so every zero below was put there by the corruption
+    x = torch.rand(200, 50) + 0.5
     corrupt = P._corruption(0.3)
     x_tilde = corrupt(x)
     dropped = x_tilde == 0
@@ -229,9 +228,8 @@ def test_pretrain_copies_each_greedy_module_into_its_layer(pixels, spy):
         assert torch.equal(layer.weight, encoder.weight) and torch.equal(
             layer.bias, encoder.bias
         )
-        assert (
-            call["args"][0] == layer.out_features
-        )  # module l has as many hidden units as layer l
+        # module l has as many hidden units as layer l
+        assert call["args"][0] == layer.out_features
     # The output layer is not touched by pretraining.
     assert all(
         torch.equal(a, b)
@@ -343,10 +341,11 @@ def test_freezing_the_hidden_layers_trains_only_the_output_layer(blobs):
         for a, b in zip(output_before, net.output.parameters())
     )
     assert history.train[-1] < history.train[0]
+    # restored, untouched
     assert all(
         p.requires_grad and p.grad is None
         for p in net.hidden.parameters()
-    )  # restored, untouched
+    )
     # Without freezing, the hidden layers move too.
     fine_tune(net, x, y, epochs=1, lr=0.5, batch_size=20, progress=False)
     assert not torch.equal(hidden_before[0], net.hidden[0].weight)
@@ -357,9 +356,8 @@ def test_layer_gradient_norms_are_the_norms_of_backprop(blobs):
     torch.manual_seed(0)
     net = DeepNet([12, 9, 7], n_classes=4)
     norms = P.layer_gradient_norms(net, x, y)
-    assert all(
-        p.grad is None for p in net.parameters()
-    )  # nothing accumulated
+    # nothing accumulated
+    assert all(p.grad is None for p in net.parameters())
     nn.functional.cross_entropy(net(x), y).backward()
     expected = [
         net.hidden[0].weight.grad.norm(),
@@ -381,9 +379,8 @@ def test_test_error_by_hand():
             [0.0, 0.0, 1.0],
         ]
     )
-    y = torch.tensor(
-        [0, 0, 1, 2, 2]
-    )  # predicted 0, 2, 1, 0, 2: two mistakes in five
+    # predicted 0, 2, 1, 0, 2: two mistakes in five
+    y = torch.tensor([0, 0, 1, 2, 2])
     assert test_error(
         nn.Identity(), logits, y, batch_size=2
     ) == pytest.approx(0.4)
@@ -446,9 +443,8 @@ def test_summarise_mean_and_standard_error():
     assert table[0]["sem"] == pytest.approx(
         statistics.stdev(values) / math.sqrt(3)
     )
-    assert table[0]["sem"] == pytest.approx(
-        0.0757188, abs=1e-6
-    )  # by hand: s = 0.131149, s/√3
+    # by hand: s = 0.131149, s/√3
+    assert table[0]["sem"] == pytest.approx(0.0757188, abs=1e-6)
     assert table[1]["mean"] == 0.05 and math.isnan(table[1]["sem"])
     text = E.format_summary(table)
     assert (
@@ -493,9 +489,8 @@ def test_format_summary_puts_methods_side_by_side_with_the_paper():
         "±",
         "0.10",
     ]
-    assert era.endswith(
-        "none 4.24 ± 0.18, ae 3.37 ± 0.16"
-    )  # the paper's numbers, era setting only
+    # the paper's numbers, era setting only
+    assert era.endswith("none 4.24 ± 0.18, ae 3.37 ± 0.16")
     assert "4.24" not in modern and modern.split()[-1] == "3"
     assert "4.24" not in E.format_summary(table, paper=None)
 
@@ -522,9 +517,10 @@ def test_mnist_rotation_is_mnist_turned_with_the_fixed_seeds(tiny_mnist):
     assert torch.equal(
         rotation[2], rotated_mnist(small[2], E.ROTATION_SEEDS["test"])[0]
     )
+    # labels unchanged
     assert torch.equal(rotation[1], small[1]) and torch.equal(
         rotation[3], small[3]
-    )  # labels unchanged
+    )
     with pytest.raises(ValueError, match="mnist-small"):
         E.load_dataset("cifar", 10, 10)
 
@@ -559,9 +555,8 @@ def test_the_script_runs_the_grid_and_writes_the_csv(
             "1",
         ]
     )
-    runs = (
-        2 * 2 * 2 * 3 * 2
-    )  # datasets × settings × depths × methods × seeds
+    # datasets × settings × depths × methods × seeds
+    runs = 2 * 2 * 2 * 3 * 2
     printed = capsys.readouterr().out
     assert (
         f"[{runs}/{runs}] mnist-rotation modern depth=2 dae  seed=1"
@@ -662,10 +657,11 @@ def test_one_pretrained_stack_serves_every_depth(tiny_mnist, monkeypatch):
             ],
         ):
             assert torch.equal(got, want)
+        # same random output layer
         assert all(
             torch.equal(a, b)
             for a, b in zip(output_ae, none[2 * depth :])
-        )  # same random output layer
+        )
         assert not torch.equal(none[0], ae[0])
 
 
@@ -747,9 +743,8 @@ def test_the_figures_draw_one_line_per_method(tiny_mnist):
         len(fig.axes) == 2
         and fig.axes[1].get_title() == "mnist-rotation, era setting"
     )
-    lines = [
-        bars.lines[0] for bars in fig.axes[0].containers
-    ]  # one error-bar plot per method
+    # one error-bar plot per method
+    lines = [bars.lines[0] for bars in fig.axes[0].containers]
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [1, 3]
     assert list(lines[0].get_ydata()) == pytest.approx(
         [100 * (0.01 * (1 + 4) + 0.005), 100 * (0.01 * (3 + 4) + 0.005)]

@@ -34,11 +34,12 @@ def clusters(
 ):
     """n codes (n, k) around one random mean per class (means `spread` apart on average), labels (n,)."""
     g = gen(seed)
+    # the same classes every split
     means = (
         spread
         / math.sqrt(2)
         * torch.randn(classes, k, generator=gen(1000))
-    )  # the same classes every split
+    )
     labels = torch.randint(0, classes, (n,), generator=g)
     return means[labels] + torch.randn(n, k, generator=g), labels
 
@@ -74,9 +75,8 @@ def test_random_labels_give_chance_on_the_test_set():
     assert abs(result.test_accuracy - 0.1) < 5 * math.sqrt(
         0.1 * 0.9 / 2000
     )
-    assert (
-        result.train_accuracy > result.test_accuracy
-    )  # it memorises some of the noise, but learns nothing
+    # it memorises some of the noise, but learns nothing
+    assert result.train_accuracy > result.test_accuracy
 
 
 def test_features_are_standardised_with_training_statistics_only():
@@ -89,9 +89,8 @@ def test_features_are_standardised_with_training_statistics_only():
     x[:, 0] += 2.0 * y - 1.0
     shifted = x.clone()
     shifted[:, 0] += 10
-    fit = dict(
-        epochs=20, lr=0.05
-    )  # 400 examples are only 2 steps an epoch: a larger step to converge
+    # 400 examples are only 2 steps an epoch: a larger step to converge
+    fit = dict(epochs=20, lr=0.05)
     assert linear_probe(x, y, x, y, **fit).test_accuracy == 1.0
     assert linear_probe(x, y, shifted, y, **fit).test_accuracy == 0.5
 
@@ -104,9 +103,8 @@ def test_standardise_by_hand_and_constant_features():
     torch.testing.assert_close(
         a, torch.tensor([[-1 / s, 0.0], [1 / s, 0.0]])
     )
-    torch.testing.assert_close(
-        b, torch.tensor([[0.0, 2.0]])
-    )  # the constant feature is centred, not scaled
+    # the constant feature is centred, not scaled
+    torch.testing.assert_close(b, torch.tensor([[0.0, 2.0]]))
 
 
 def test_a_constant_feature_does_no_harm():
@@ -234,14 +232,12 @@ def test_numpy_labels_of_any_integer_type():
 
 
 def test_balanced_indices_draws_the_same_number_from_every_class():
-    labels = np.repeat(
-        [3, 0, 7], [50, 20, 30]
-    )  # unequal classes, labels not 0..C−1
+    # unequal classes, labels not 0..C−1
+    labels = np.repeat([3, 0, 7], [50, 20, 30])
     chosen = balanced_indices(labels, 30, np.random.default_rng(0))
     assert chosen.shape == (30,) and len(set(chosen.tolist())) == 30
-    assert (
-        labels[chosen].tolist() == [0] * 10 + [3] * 10 + [7] * 10
-    )  # class by class
+    # class by class
+    assert labels[chosen].tolist() == [0] * 10 + [3] * 10 + [7] * 10
     assert np.array_equal(
         chosen, balanced_indices(labels, 30, np.random.default_rng(0))
     )
@@ -267,9 +263,8 @@ def test_each_draw_is_scikit_learn_on_its_balanced_sample():
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    train_x, train_y = clusters(
-        1000, k=30, spread=0.5, seed=22
-    )  # overlapping: draws differ
+    # overlapping: draws differ
+    train_x, train_y = clusters(1000, k=30, spread=0.5, seed=22)
     test_x, test_y = clusters(500, k=30, spread=0.5, seed=23)
     accuracy = few_label_accuracy(
         train_x[:, None],
@@ -306,15 +301,13 @@ def test_each_draw_is_scikit_learn_on_its_balanced_sample():
         seed=5,
         C=0.5,
     )
-    np.testing.assert_array_equal(
-        again, accuracy
-    )  # same seed, same result, arrays or tensors
+    # same seed, same result, arrays or tensors
+    np.testing.assert_array_equal(again, accuracy)
     shifted = few_label_accuracy(
         train_x, train_y, test_x, test_y, 40, draws=3, seed=6, C=0.5
     )
-    np.testing.assert_array_equal(
-        shifted, accuracy[1:]
-    )  # draw d uses seed + d
+    # draw d uses seed + d
+    np.testing.assert_array_equal(shifted, accuracy[1:])
 
 
 @pytest.mark.parametrize(

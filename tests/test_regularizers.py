@@ -84,9 +84,8 @@ def test_l1_gradient_is_the_sign_over_the_batch_size():
 
 
 def test_kl_by_hand():
-    code = torch.tensor(
-        [[0.2, 0.1], [0.4, 0.1]], dtype=torch.float64
-    )  # unit means 0.3 and 0.1
+    # unit means 0.3 and 0.1
+    code = torch.tensor([[0.2, 0.1], [0.4, 0.1]], dtype=torch.float64)
     rho = 0.1
     unit0 = rho * math.log(rho / 0.3) + (1 - rho) * math.log(
         (1 - rho) / 0.7
@@ -126,14 +125,14 @@ def test_kl_is_zero_only_at_the_target_and_pulls_towards_it():
 
 
 def test_kl_of_a_dead_unit_is_large_but_finite():
-    code = torch.zeros(
-        16, 4, requires_grad=True
-    )  # every unit off on the whole batch: ρ̂ = 0
+    # every unit off on the whole batch: ρ̂ = 0
+    code = torch.zeros(16, 4, requires_grad=True)
     penalty = kl_sparsity(code, 0.05)
     penalty.backward()
+    # log(0.05/eps) ≈ 13 per unit
     assert (
         math.isfinite(penalty.item()) and penalty.item() > 4 * 0.05 * 10
-    )  # log(0.05/eps) ≈ 13 per unit
+    )
     assert not code.grad.isnan().any()
 
 

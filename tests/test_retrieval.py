@@ -35,10 +35,8 @@ QUERY_LABELS = torch.tensor([0, 1])
         # query 1 ranks b1 (1), b2 (0.71), then b0 and b3 tie at 0: b0 (label 0) first, being earlier.
         (1, (1 + 1) / 2),
         (2, (1 + 1 / 2) / 2),
-        (
-            3,
-            (2 / 3 + 1 / 3) / 2,
-        ),  # b3 instead of b0 for query 1 would give (2/3 + 2/3) / 2
+        # b3 instead of b0 for query 1 would give (2/3 + 2/3) / 2
+        (3, (2 / 3 + 1 / 3) / 2),
         (4, (2 / 4 + 2 / 4) / 2),
     ],
 )
@@ -166,10 +164,11 @@ def test_exclude_self_leaves_each_item_out_of_its_own_neighbours():
         )
         == 0.5
     )
+    # each finds itself
     assert (
         precision_at_k(BITS, BIT_LABELS, BITS, BIT_LABELS, 1, "hamming")
         == 1.0
-    )  # each finds itself
+    )
 
 
 # --- against scikit-learn ---------------------------------------------------------------------------
@@ -224,21 +223,22 @@ def test_cosine_precision_matches_sklearn_nearest_neighbours():
 
 def test_hamming_precision_matches_sklearn_distances_with_index_tie_breaking():
     rng = np.random.default_rng(1)
+    # 6 bits: ties everywhere
     base, queries = (
         rng.integers(0, 2, (400, 6)),
         rng.integers(0, 2, (90, 6)),
-    )  # 6 bits: ties everywhere
+    )
     base_labels, query_labels = (
         rng.integers(0, 3, 400),
         rng.integers(0, 3, 90),
     )
-    distance = (
-        pairwise_distances(queries, base, metric="hamming") * 6
-    )  # fraction of bits -> bits
+    # fraction of bits -> bits
+    distance = pairwise_distances(queries, base, metric="hamming") * 6
     for k in (1, 10, 50):
+        # by distance, then index
         index = np.array(
             [np.lexsort((np.arange(400), row))[:k] for row in distance]
-        )  # by distance, then index
+        )
         expected = (base_labels[index] == query_labels[:, None]).mean()
         got = precision_at_k(
             torch.tensor(queries),
@@ -277,9 +277,8 @@ def correlated(n, d, seed):
     ).astype(np.float32)
 
 
-@pytest.mark.parametrize(
-    "n, d", [(200, 12), (1200, 40)]
-)  # sklearn picks different solvers for these
+# sklearn picks different solvers for these
+@pytest.mark.parametrize("n, d", [(200, 12), (1200, 40)])
 def test_pca_sign_codes_match_sklearn(n, d):
     train, test = correlated(n, d, 0), correlated(50, d, 1)
     got_train, got_test = pca_sign_codes(

@@ -45,9 +45,10 @@ def test_a_quarter_turn_is_rot90_counter_clockwise(images):
     assert torch.allclose(
         turned, torch.rot90(images, 1, dims=(-2, -1)), atol=ATOL
     )
+    # not clockwise
     assert not torch.allclose(
         turned, torch.rot90(images, -1, dims=(-2, -1)), atol=0.1
-    )  # not clockwise
+    )
     assert torch.allclose(
         rotate(images, -math.pi / 2),
         torch.rot90(images, -1, dims=(-2, -1)),
@@ -63,9 +64,8 @@ def test_direction_on_screen_a_pixel_right_of_centre_moves_up():
     x = torch.zeros(1, 1, 29, 29)
     x[0, 0, 14, 20] = 1.0  # 6 pixels right of the centre (14, 14)
     turned = rotate(x, math.pi / 2)[0, 0]
-    assert turned[8, 14] == pytest.approx(
-        1.0, abs=ATOL
-    )  # 6 pixels above it
+    # 6 pixels above it
+    assert turned[8, 14] == pytest.approx(1.0, abs=ATOL)
     assert turned.sum() == pytest.approx(1.0, abs=1e-4)
 
 
@@ -99,18 +99,15 @@ def test_rotations_compose_and_pad_with_zeros():
     assert torch.allclose(
         rotate(rotate(b, 0.4), 0.9), rotate(b, 1.3), atol=0.02
     )
-    assert torch.allclose(
-        rotate(b, 1.0), b, atol=0.02
-    )  # a round bump looks the same at any angle
+    # a round bump looks the same at any angle
+    assert torch.allclose(rotate(b, 1.0), b, atol=0.02)
     ones = torch.ones(1, 1, 28, 28)
     turned = rotate(ones, math.pi / 4)[0, 0]
-    assert (
-        turned[0, 0] == 0 and turned[-1, -1] == 0
-    )  # corners come from outside the frame: black
+    # corners come from outside the frame: black
+    assert turned[0, 0] == 0 and turned[-1, -1] == 0
     assert turned[14, 14] == pytest.approx(1.0)
-    assert (
-        turned.min() >= 0 and turned.max() <= 1 + 1e-6
-    )  # bilinear: a convex mix of pixels and zeros
+    # bilinear: a convex mix of pixels and zeros
+    assert turned.min() >= 0 and turned.max() <= 1 + 1e-6
 
 
 def test_rotate_rejects_bad_input(images):
@@ -148,13 +145,11 @@ def test_angles_are_uniform_on_zero_to_two_pi():
     n = 200_000
     angles = random_angles(n, seed=0).double()
     assert angles.min() >= 0 and angles.max() < 2 * math.pi
-    sd_of_mean = (2 * math.pi / math.sqrt(12)) / math.sqrt(
-        n
-    )  # the uniform's sd is width/√12
+    # the uniform's sd is width/√12
+    sd_of_mean = (2 * math.pi / math.sqrt(12)) / math.sqrt(n)
     assert abs(angles.mean().item() - math.pi) < 5 * sd_of_mean
-    counts = (
-        torch.histc(angles, bins=8, min=0, max=2 * math.pi) / n
-    )  # each eighth of the circle ≈ 1/8
+    # each eighth of the circle ≈ 1/8
+    counts = torch.histc(angles, bins=8, min=0, max=2 * math.pi) / n
     assert torch.allclose(
         counts,
         torch.full((8,), 1 / 8, dtype=counts.dtype),

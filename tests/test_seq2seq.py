@@ -168,9 +168,8 @@ def test_decoder_steps_are_conditioned_on_the_code():
         torch.cat([decoder.embedding(tokens), memory.code], 1), hidden
     )
     torch.testing.assert_close(new_hidden, expected)
-    other = memory._replace(
-        code=torch.randn(2, 6)
-    )  # the code is read at every step, not just the first
+    # the code is read at every step, not just the first
+    other = memory._replace(code=torch.randn(2, 6))
     assert not torch.allclose(
         decoder.step(tokens, hidden, other)[0], logits
     )
@@ -192,9 +191,8 @@ def test_seq2seq_forward_is_teacher_forcing(attention):
         torch.testing.assert_close(logits[:, t], step_logits)
         token = tgt[:, t]
     changed = tgt.clone()
-    changed[:, 2] = (
-        4 + (tgt[:, 2] - 3) % 6
-    )  # another word at position 2 changes only the later steps
+    # another word at position 2 changes only the later steps
+    changed[:, 2] = 4 + (tgt[:, 2] - 3) % 6
     after = model(src, lengths, changed)
     torch.testing.assert_close(after[:, :3], logits[:, :3])
     assert not torch.allclose(after[:, 3:], logits[:, 3:])
@@ -222,9 +220,10 @@ def test_masked_cross_entropy_equals_pytorch_ignore_index(pad_index):
         logits.reshape(-1, 9), targets.reshape(-1), ignore_index=pad_index
     )
     torch.testing.assert_close(loss, expected)
+    # padding matters
     assert not torch.isclose(
         loss, F.cross_entropy(logits.reshape(-1, 9), targets.reshape(-1))
-    )  # padding matters
+    )
     (grad,) = torch.autograd.grad(loss, logits)
     assert (grad[targets == pad_index] == 0).all()
     with pytest.raises(
@@ -308,11 +307,12 @@ def test_fit_clips_gradients_and_shows_progress(monkeypatch, capsys):
     history = fit_seq2seq(
         model, pairs, epochs=2, batch_size=8, clip=0.5, desc="copying"
     )
+    # 3 batches a epoch
     assert (
         norms == [0.5] * 6
         and len(history.train) == 2
         and history.valid == []
-    )  # 3 batches a epoch
+    )
     assert "copying" in capsys.readouterr().err
     norms.clear()
     fit_seq2seq(
@@ -437,12 +437,13 @@ def test_check_masked_loss(capsys):
         capsys,
         "the reference",
     )
+    # (N, T, V) unflattened
     assert_wrong(
         check,
         lambda lo, ta, p: F.cross_entropy(lo, ta, ignore_index=p),
         capsys,
         "raised",
-    )  # (N, T, V) unflattened
+    )
 
 
 def student_greedy(
@@ -473,9 +474,10 @@ def student_greedy(
 def test_check_greedy_decode(capsys):
     check = checks.check_greedy_decode
     assert_right(check, student_greedy, capsys)
+    # stopped and padded: also right
     assert_right(
         check, lambda m, s, n, L: greedy_decode(m, s, n, L)[0], capsys
-    )  # stopped and padded: also right
+    )
     assert_wrong(
         check,
         lambda *a: student_greedy(*a, carry_hidden=False),

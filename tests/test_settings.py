@@ -107,9 +107,8 @@ def test_seed_everything_repeats_python_numpy_and_torch():
     assert draw() == first
     seed_everything(8)
     assert draw() != first
-    seed_everything(
-        2**40 + 5
-    )  # larger than NumPy's 32-bit seeds: reduced, not refused
+    # larger than NumPy's 32-bit seeds: reduced, not refused
+    seed_everything(2**40 + 5)
     np.random.rand()
 
 
@@ -132,9 +131,8 @@ def test_setup_reads_the_environment_and_prints_the_run(
     run = setup()
     assert run == Run(profile="quick", device=torch.device("cpu"), seed=3)
     assert capsys.readouterr().out == "profile=quick device=cpu seed=3\n"
-    run = setup(
-        seed=11, verbose=False
-    )  # an explicit seed wins over AECOURSE_SEED
+    # an explicit seed wins over AECOURSE_SEED
+    run = setup(seed=11, verbose=False)
     assert run.seed == 11
     assert capsys.readouterr().out == ""
     torch.manual_seed(11)
@@ -156,9 +154,8 @@ def test_run_choose_picks_by_profile():
     assert full.choose(quick=2, full=20) == 20
     assert str(full) == "profile=full device=cuda seed=1"
     with pytest.raises(TypeError):
-        quick.choose(
-            2, 20
-        )  # keywords only, so the two numbers cannot be swapped by accident
+        # keywords only, so the two numbers cannot be swapped by accident
+        quick.choose(2, 20)
 
 
 def test_device_is_a_torch_device_that_works():

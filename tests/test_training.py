@@ -91,9 +91,10 @@ def test_history_is_the_mean_loss_per_example():
     assert history.test == pytest.approx(
         [reconstruction_loss(model(x_test), x_test).item()] * 3, rel=1e-5
     )
+    # the given optimizer was used
     assert all(
         torch.equal(a, b) for a, b in zip(before, model.parameters())
-    )  # the given optimizer was used
+    )
 
 
 def test_fit_supervised_regression_reaches_least_squares():
@@ -148,9 +149,8 @@ def test_fit_supervised_classification_with_integer_targets():
         and history.test[-1] < history.test[0]
     )
     accuracy = (predict(model, x).argmax(1) == y).float().mean().item()
-    assert (
-        accuracy > 0.9
-    )  # classes two standard deviations apart: a linear model separates them
+    # classes two standard deviations apart: a linear model separates them
+    assert accuracy > 0.9
 
 
 def test_zero_epochs_change_nothing():
@@ -208,9 +208,8 @@ def test_fit_refuses_bad_arguments():
 
 
 def test_evaluate_is_the_mean_loss_whatever_the_batch_size():
-    model = Autoencoder(
-        [6, 3], code_noise=1.0
-    )  # evaluate must switch the noise off
+    # evaluate must switch the noise off
+    model = Autoencoder([6, 3], code_noise=1.0)
     model.train()
     x = torch.rand(11, 6)
     model.eval()
@@ -286,9 +285,8 @@ def test_a_denoising_fit_learns_to_undo_masking(low_rank_data):
     )
     after = evaluate(model, noisy_test, x_test)
     assert after < 0.5 * before
-    assert (
-        after < reconstruction_loss(noisy_test, x_test).item()
-    )  # better than leaving the noise in
+    # better than leaving the noise in
+    assert after < reconstruction_loss(noisy_test, x_test).item()
 
 
 def test_penalty_is_added_to_the_loss_and_shapes_the_code():
@@ -455,9 +453,8 @@ def test_keep_best_restores_the_weights_of_the_best_validation_epoch():
     )
     best = min(range(12), key=lambda e: history.valid[e])
     assert history.best_epoch == best + 1
-    assert (
-        history.valid[best] < history.valid[-1]
-    )  # the last epoch was not the best: keeping mattered
+    # the last epoch was not the best: keeping mattered
+    assert history.valid[best] < history.valid[-1]
     assert evaluate(model, *valid, loss=F.mse_loss) == pytest.approx(
         history.valid[best], rel=1e-6
     )

@@ -89,21 +89,15 @@ def many_lines(n: int) -> list[str]:
         ("Run!", "run !"),
         ("I'm OK.", "i 'm ok ."),
         ("Don’t!", "don 't !"),  # typographic apostrophe
-        (
-            "He's a café owner.",
-            "he 's a cafe owner .",
-        ),  # English becomes ASCII
+        # English becomes ASCII
+        ("He's a café owner.", "he 's a cafe owner ."),
         ("It's 3:30, isn't it?", "it 's 3 : 30 , isn 't it ?"),
-        (
-            "The students' books.",
-            "the students ' books .",
-        ),  # an apostrophe not before a clitic is a token
+        # an apostrophe not before a clitic is a token
+        ("The students' books.", "the students ' books ."),
         ('"Hello," she said - twice.', '" hello , " she said - twice .'),
         ("A well-known fact…", "a well-known fact . . ."),
-        (
-            "Zoë co\u00adoperates.",
-            "zoe cooperates .",
-        ),  # diaeresis and soft hyphen go
+        # diaeresis and soft hyphen go
+        ("Zoë co\u00adoperates.", "zoe cooperates ."),
         ("  Spaces\tand\nTABS  ", "spaces and tabs"),
     ],
 )
@@ -115,29 +109,19 @@ def test_normalize_english(text, expected):
     "text, expected",
     [
         ("Va !", "va !"),
-        (
-            "Ça alors !",
-            "ça alors !",
-        ),  # accents (and capital Ç) kept, lower-cased
-        (
-            "J'ai faim.",
-            "j' ai faim .",
-        ),  # elision: the apostrophe ends the token
-        (
-            "Qu’est-ce que c’est\u202f?",
-            "qu' est-ce que c' est ?",
-        ),  # narrow no-break space, hyphenated word
+        # accents (and capital Ç) kept, lower-cased
+        ("Ça alors !", "ça alors !"),
+        # elision: the apostrophe ends the token
+        ("J'ai faim.", "j' ai faim ."),
+        # narrow no-break space, hyphenated word
+        ("Qu’est-ce que c’est\u202f?", "qu' est-ce que c' est ?"),
         ("« Bonjour », dit-il.", '" bonjour " , dit-il .'),
-        (
-            "'Salut' - c'est tout.",
-            "' salut' - c' est tout .",
-        ),  # an apostrophe not after an elision is a token
+        # an apostrophe not after an elision is a token
+        ("'Salut' - c'est tout.", "' salut' - c' est tout ."),
         ("Où es-tu\u00a0?", "où es-tu ?"),
         ("ÉTÉ À NOËL", "été à noël"),
-        (
-            "Cafe\u0301",
-            "café",
-        ),  # a decomposed accent is composed (NFC), not lost
+        # a decomposed accent is composed (NFC), not lost
+        ("Cafe\u0301", "café"),
     ],
 )
 def test_normalize_french_keeps_accents(text, expected):
@@ -229,9 +213,8 @@ def test_download_goes_into_the_cache_never_the_data_folder(
     assert path == cache_dir / "translation" / "eng-fra.txt"
     assert read_pairs(path)[5] == ("Wow!", "Ça alors !")
     assert snapshot(data) == before
-    assert (
-        translation_file() == path and len(urls) == 1
-    )  # the cached copy is used from then on
+    # the cached copy is used from then on
+    assert translation_file() == path and len(urls) == 1
     assert not list(path.parent.glob("*.part"))
 
 
@@ -311,9 +294,8 @@ def test_prepare_pairs_normalises_and_keeps_short_pairs():
         if len(e.split()) <= 4 and len(f.split()) <= 4
     ]
     assert len(prepare_pairs(raw, max_tokens=20)) == len(raw)
-    assert (
-        prepare_pairs(raw, max_tokens=1) == []
-    )  # every sentence has a word and a punctuation mark
+    # every sentence has a word and a punctuation mark
+    assert prepare_pairs(raw, max_tokens=1) == []
     assert prepare_pairs(
         [("I'm here.", "I'm here.")], 5, ("eng", "eng")
     ) == [("i 'm here .", "i 'm here .")]
@@ -534,9 +516,8 @@ def test_load_translation_can_keep_a_random_subset_of_the_training_pairs(
     assert len(pairs) == 50 and set(pairs) <= set(
         zip(whole.train.source, whole.train.target)
     )
-    assert (
-        pairs != list(zip(whole.train.source, whole.train.target))[:50]
-    )  # a sample, not the (shortest) head
+    # a sample, not the (shortest) head
+    assert pairs != list(zip(whole.train.source, whole.train.target))[:50]
     assert (
         part.valid.source == whole.valid.source
         and part.test.source == whole.test.source
@@ -564,9 +545,8 @@ def test_load_translation_refuses_bad_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="task must be one of"):
         load_translation("summarisation")
     with pytest.raises(ValueError, match="A split is empty"):
-        load_translation(
-            max_tokens=2
-        )  # 12 lines leave no validation or test sentence
+        # 12 lines leave no validation or test sentence
+        load_translation(max_tokens=2)
     with pytest.raises(ValueError, match="train_size must be at least 1"):
         load_translation(train_size=0)
 
@@ -592,7 +572,6 @@ def test_the_real_pairs(monkeypatch):
         and len(data.test) > 400
     )
     assert not set(data.train.source) & set(data.test.source)
-    assert (
-        data.train.src.shape[1] == data.train.tgt.shape[1] == 5
-    )  # 4 tokens and <eos>
+    # 4 tokens and <eos>
+    assert data.train.src.shape[1] == data.train.tgt.shape[1] == 5
     assert snapshot(SHARED_PAIRS.parent) == before

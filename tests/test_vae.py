@@ -71,9 +71,10 @@ def code_1d():
     model = VAE([6, 5, 1], activation="tanh").double()
     with torch.no_grad():
         model.decoder.layers[0].weight.mul_(4)  # a sharp likelihood
+        # (μ, log σ²)
         model.encoder.layers[-1].bias.add_(
             torch.tensor([1.5, 1.0], dtype=torch.float64)
-        )  # (μ, log σ²)
+        )
     x = torch.tensor(
         [[1, 0, 1, 1, 0, 0], [0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 0]],
         dtype=torch.float64,
@@ -142,17 +143,15 @@ def test_gaussian_kl_is_zero_only_at_the_prior():
 
 def test_bernoulli_log_likelihood_matches_torch_distributions():
     logits = 5 * torch.randn(4, 9, generator=gen(3), dtype=torch.float64)
-    logits[0, :2] = torch.tensor(
-        [60.0, -60.0]
-    )  # sigmoid rounds to 1 and 0 here; the logits keep it exact
+    # sigmoid rounds to 1 and 0 here; the logits keep it exact
+    logits[0, :2] = torch.tensor([60.0, -60.0])
     x = binary(4, 9, seed=4).reshape(4, 1, 3, 3)
     x[0, 0, 0, :2] = torch.tensor([0.0, 1.0])
     expected = Bernoulli(logits=logits).log_prob(x.flatten(1)).sum(1)
     got = bernoulli_log_likelihood(logits, x)
     torch.testing.assert_close(got, expected, **TIGHT)
-    assert (
-        got[0].item() < -119
-    )  # two pixels each 60 nats off, not clipped to a finite probability
+    # two pixels each 60 nats off, not clipped to a finite probability
+    assert got[0].item() < -119
 
 
 def test_reparameterize_is_a_sample_of_q_and_gradients_reach_mu_and_logvar():
@@ -172,9 +171,10 @@ def test_reparameterize_is_a_sample_of_q_and_gradients_reach_mu_and_logvar():
     assert (eps.mean(0).abs() < 5 / math.sqrt(20_000)).all()
     assert ((eps.std(0) - 1).abs() < 5 / math.sqrt(2 * 20_000)).all()
     torch.testing.assert_close(mu.grad, torch.ones_like(mu))
+    # ∂z/∂log σ² = ½ σ ε
     torch.testing.assert_close(
         logvar.grad, 0.5 * (z - mu).detach(), **TIGHT
-    )  # ∂z/∂log σ² = ½ σ ε
+    )
 
 
 def test_reparameterize_repeats_with_a_generator_and_keeps_shape_and_dtype():
@@ -201,14 +201,12 @@ def test_binarize_draws_pixels_with_their_intensity():
     assert torch.equal(
         b[:, 0], torch.zeros(40_000, dtype=torch.float64)
     ) and torch.equal(b[:, 4], torch.ones(40_000, dtype=torch.float64))
-    tolerance = (
-        5 * torch.sqrt(p * (1 - p) / len(x)) + 1e-12
-    )  # 5 binomial standard errors
+    # 5 binomial standard errors
+    tolerance = 5 * torch.sqrt(p * (1 - p) / len(x)) + 1e-12
     assert ((b.mean(0) - p).abs() <= tolerance).all()
     assert torch.equal(b, binarize(x, gen(8)))
-    assert not torch.equal(
-        b, binarize(x, gen(9))
-    )  # a new draw: dynamic binarization
+    # a new draw: dynamic binarization
+    assert not torch.equal(b, binarize(x, gen(9)))
 
 
 @pytest.mark.parametrize(
@@ -241,9 +239,8 @@ def test_vae_layers_and_shapes():
         for m in model.decoder.layers
         if hasattr(m, "out_features")
     ] == [8, 12]
-    assert not isinstance(
-        model.decoder.layers[-1], torch.nn.Sigmoid
-    )  # the decoder gives logits
+    # the decoder gives logits
+    assert not isinstance(model.decoder.layers[-1], torch.nn.Sigmoid)
     x = binary(5, 12, seed=10).float().reshape(5, 1, 3, 4)
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (5, 3)
@@ -274,9 +271,10 @@ def test_conditional_vae_sees_the_label_in_both_halves():
         mu, model.encode(x, torch.tensor([1, 1, 1, 1]))[0]
     )
     z = torch.zeros(3, 2)
+    # one int for all
     torch.testing.assert_close(
         model.decode(z, 2), model.decode(z, torch.tensor([2, 2, 2]))
-    )  # one int for all
+    )
     assert not torch.allclose(model.decode(z, 0), model.decode(z, 1))
     assert model.sample(5, y=3, generator=gen(13)).shape == (5, 12)
 
@@ -395,9 +393,8 @@ def test_log_importance_weights_by_hand(conditional):
         mu.expand(5, 4, 3), logvar.expand(5, 4, 3), gen(19)
     )
     q = Normal(mu, torch.exp(0.5 * logvar))
-    logits = torch.stack(
-        [model.decode(zi, y) for zi in z]
-    )  # sample i of every image, each with its own label
+    # sample i of every image, each with its own label
+    logits = torch.stack([model.decode(zi, y) for zi in z])
     expected = (
         Bernoulli(logits=logits).log_prob(x).sum(-1)
         + Normal(0.0, 1.0).log_prob(z).sum(-1)
@@ -412,9 +409,8 @@ def test_iwae_is_at_least_the_elbo_on_the_same_samples_and_k1_is_one_sample():
     model = VAE([10, 6, 3]).double()
     x = binary(6, 10, seed=21)
     with torch.no_grad():
-        log_w = log_importance_weights(
-            model, x, 50, generator=gen(22)
-        )  # (k, N)
+        # (k, N)
+        log_w = log_importance_weights(model, x, 50, generator=gen(22))
     bound = iwae_bound(model, x, 50, generator=gen(22))
     torch.testing.assert_close(
         bound, torch.logsumexp(log_w, 0) - math.log(50), **TIGHT
@@ -423,9 +419,8 @@ def test_iwae_is_at_least_the_elbo_on_the_same_samples_and_k1_is_one_sample():
         bound > log_w.mean(0) + 1e-6
     ).any()  # Jensen, strictly here
     with torch.no_grad():
-        one = log_importance_weights(model, x, 1, generator=gen(23))[
-            0
-        ]  # log p(x|z) + log p(z) − log q(z|x)
+        # log p(x|z) + log p(z) − log q(z|x)
+        one = log_importance_weights(model, x, 1, generator=gen(23))[0]
     torch.testing.assert_close(
         iwae_bound(model, x, 1, generator=gen(23)), one, **TIGHT
     )
@@ -482,9 +477,10 @@ def test_iwae_with_many_samples_is_the_exact_log_likelihood_whatever_the_chunks(
     whole = iwae_bound(
         model, x, 20_000, batch_size=100_000, generator=gen(26)
     )
+    # 7 chunks per image
     chunked = iwae_bound(
         model, x, 20_000, batch_size=3_000, generator=gen(27)
-    )  # 7 chunks per image
+    )
     assert whole.shape == chunked.shape == (3,)
     torch.testing.assert_close(whole, exact, atol=0.02, rtol=0)
     torch.testing.assert_close(chunked, exact, atol=0.02, rtol=0)
@@ -559,9 +555,8 @@ def test_negative_elbo_is_the_mean_over_the_batches():
     ) == pytest.approx(expected, rel=1e-12)
     y = torch.arange(9) % 3
     cvae = ConditionalVAE([10, 6, 3], n_classes=3).double()
-    by_batch = negative_elbo(
-        cvae, x, y, batch_size=4, generator=gen(32)
-    )  # labels follow their images
+    # labels follow their images
+    by_batch = negative_elbo(cvae, x, y, batch_size=4, generator=gen(32))
     g = gen(32)
     by_hand = (
         -sum(
@@ -603,9 +598,8 @@ def test_a_few_epochs_on_mnist_lower_the_negative_elbo(
     )
     assert len(history.train) == len(history.test) == 5
     assert history.train[-1] < history.train[0]
-    assert (
-        history.test[-1] < 0.6 * before
-    )  # about 543 nats at the start (784 · log 2), far less after
+    # about 543 nats at the start (784 · log 2), far less after
+    assert history.test[-1] < 0.6 * before
 
 
 def test_train_vae_binarizes_every_batch_afresh_and_keeps_the_data(
@@ -657,9 +651,8 @@ def test_train_vae_records_the_beta_objective_and_the_negative_elbo_as_its_terms
     )
     expected = negative_elbo(model, binarize(x, gen(38)))
     recon, kl_seen = history.metrics["recon"][0], history.metrics["kl"][0]
-    assert (
-        kl > 5 and abs(recon + kl_seen - expected) < 0.1 * kl
-    )  # the β-objective is 9·kl higher
+    # the β-objective is 9·kl higher
+    assert kl > 5 and abs(recon + kl_seen - expected) < 0.1 * kl
     assert history.train[0] == pytest.approx(
         recon + 10.0 * kl_seen, rel=1e-5
     )
@@ -695,12 +688,12 @@ def test_latent_grid_is_at_evenly_spaced_gaussian_quantiles():
     torch.testing.assert_close(
         probabilities, torch.tensor([0.125, 0.375, 0.625, 0.875])
     )
-    assert torch.equal(
-        z[:, 0].reshape(4, 4), z[:4, 0].expand(4, 4)
-    )  # z₁ the same down each column
+    # z₁ the same down each column
+    assert torch.equal(z[:, 0].reshape(4, 4), z[:4, 0].expand(4, 4))
+    # z₂ falls, symmetric
     assert (z[::4, 1].diff() < 0).all() and torch.equal(
         z[::4, 1], -z[::4, 1].flip(0)
-    )  # z₂ falls, symmetric
+    )
     assert torch.equal(latent_grid(1), torch.zeros(1, 2))
     with pytest.raises(
         ValueError, match="n must be an integer >= 1, got 0"
@@ -784,27 +777,30 @@ def test_gaussian_like_matches_the_mean_and_covariance_of_the_codes():
 
 def test_hole_fraction_counts_random_codes_far_from_every_training_code():
     train = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # nearest distances 0.1, 0.2, 0.1, 0.07
     test = torch.tensor(
         [[0.1, 0.0], [1.0, 0.2], [0.0, 0.9], [0.05, 0.05]]
-    )  # nearest distances 0.1, 0.2, 0.1, 0.07
+    )
+    # 0.1
     near = torch.quantile(
         torch.tensor([0.1, 0.2, 0.1, math.hypot(0.05, 0.05)]).double(),
         0.5,
-    )  # 0.1
+    )
+    # 0.05, 0.71, 0.15, 3.6
     random = torch.tensor(
         [[0.0, 0.05], [0.5, 0.5], [1.0, 0.15], [3.0, 3.0]]
-    )  # 0.05, 0.71, 0.15, 3.6
+    )
     assert near.item() == pytest.approx(0.1)
+    # farther than 0.1
     assert in_hole(random, train, test, quantile=0.5).tolist() == [
         False,
         True,
         True,
         True,
-    ]  # farther than 0.1
+    ]
     assert hole_fraction(random, train, test, quantile=0.5) == 0.75
-    assert (
-        hole_fraction(random, train, test, quantile=0.99) == 0.5
-    )  # 'near' is now 0.197: 0.71 and 3.6
+    # 'near' is now 0.197: 0.71 and 3.6
+    assert hole_fraction(random, train, test, quantile=0.99) == 0.5
     with pytest.raises(ValueError, match=r"quantile must be in \(0, 1\)"):
         hole_fraction(random, train, test, quantile=1.0)
     with pytest.raises(ValueError, match="same K"):
@@ -817,9 +813,8 @@ def test_codes_drawn_like_the_data_have_about_one_percent_in_holes():
         torch.randn(n, 2, generator=g) for n in (3000, 2000, 2000)
     )
     assert hole_fraction(like, train, test) < 0.03
-    assert (
-        hole_fraction(3 * like, train, test) > 0.3
-    )  # too wide: many land where no training code is
+    # too wide: many land where no training code is
+    assert hole_fraction(3 * like, train, test) > 0.3
 
 
 # --- codes and images of any autoencoder -------------------------------------------------------
@@ -831,9 +826,8 @@ def test_codes_of_a_vae_are_draws_for_binarized_images_and_of_an_autoencoder_its
     model = VAE([12, 8, 3])
     g = gen(46)
     mu, logvar = model.encode(binarize(x, g))
-    expected = reparameterize(
-        mu, logvar, g
-    )  # the same generator, used in the same order
+    # the same generator, used in the same order
+    expected = reparameterize(mu, logvar, g)
     torch.testing.assert_close(
         codes_of(model, x, gen(46)), expected.detach()
     )

@@ -44,24 +44,27 @@ def outlines(ax) -> list[tuple[float, float, float, float]]:
 def test_worked_example_step_by_step():
     steps = [s.tolist() for s in transposed_conv_steps(X, K, 2)]
     assert len(steps) == 4
+    # 1 × kernel, top left
     assert steps[0] == [
         [3, 4, 0, 0],
         [1, 1, 0, 0],
         [0, 0, 0, 0],
         [0, 0, 0, 0],
-    ]  # 1 × kernel, top left
+    ]
+    # + 2 × kernel, top right
     assert steps[1] == [
         [3, 4, 6, 8],
         [1, 1, 2, 2],
         [0, 0, 0, 0],
         [0, 0, 0, 0],
-    ]  # + 2 × kernel, top right
+    ]
+    # + 5 × kernel
     assert steps[2] == [
         [3, 4, 6, 8],
         [1, 1, 2, 2],
         [15, 20, 0, 0],
         [5, 5, 0, 0],
-    ]  # + 5 × kernel
+    ]
     assert steps[3] == FULL
 
 
@@ -223,9 +226,8 @@ def test_explorer_slider_range_and_redraw(monkeypatch):
         output.outputs[0]["data"]["text/plain"]
         == "pixel 0 of 4: nothing stamped yet"
     )
-    assert (
-        len(plt.get_fignums()) == n_figures
-    )  # nothing left open in pyplot
+    # nothing left open in pyplot
+    assert len(plt.get_fignums()) == n_figures
 
 
 # --- errors --------------------------------------------------------------------------------------

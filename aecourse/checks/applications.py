@@ -46,9 +46,10 @@ def check_auroc(fn: Callable) -> bool:
     ):  # unequal classes, more anomalies than normals once
         is_anomaly = torch.zeros(n, dtype=torch.bool)
         is_anomaly[torch.randperm(n, generator=g)[:n_anom]] = True
+        # one decimal: many ties
         scores = (torch.rand(n, generator=g) + 0.35 * is_anomaly).round(
             decimals=1
-        )  # one decimal: many ties
+        )
         answer, problem = _call(fn, scores.clone(), is_anomaly.clone())
         if problem:
             return _verdict(False, problem)
@@ -217,18 +218,15 @@ def check_multinomial_loss(fn: Callable) -> bool:
     Both logits and proportions are (N, V).
     """
     g = torch.Generator().manual_seed(32)
-    n, v = (
-        6,
-        13,
-    )  # n != v, so the batch and word dimensions cannot be confused unnoticed
+    # n != v, so the batch and word dimensions cannot be confused unnoticed
+    n, v = (6, 13)
     logits = 2 * torch.randn(n, v, generator=g, dtype=torch.float64)
     counts = torch.randint(0, 4, (n, v), generator=g).double()
     counts[0] = 0.0
     counts[0, 5] = 3.0  # a document made of one word
     counts[counts.sum(1) == 0, 0] = 1.0
-    proportions = counts / counts.sum(
-        1, keepdim=True
-    )  # rows sum to 1, with zeros
+    # rows sum to 1, with zeros
+    proportions = counts / counts.sum(1, keepdim=True)
     answer, problem = _call(fn, logits.clone(), proportions.clone())
     if problem:
         return _verdict(False, problem)

@@ -28,9 +28,8 @@ def check_mask(fn: Callable) -> bool:
 
 
 def _check_mask(fn: Callable) -> bool:
-    x = (
-        torch.rand(200, 784, dtype=torch.float64) * 0.9 + 0.1
-    )  # no zeros of its own
+    # no zeros of its own
+    x = torch.rand(200, 784, dtype=torch.float64) * 0.9 + 0.1
     original = x.clone()
     for nu in (0.0, 1.0, 0.3, 0.75):
         answer, problem = _call(fn, x, nu)

@@ -19,11 +19,8 @@ def check_masked_loss(fn: Callable) -> bool:
     """
     g = torch.Generator().manual_seed(9)
     lengths = torch.tensor([7, 2, 5, 1, 4, 7])
-    n, t, v = (
-        len(lengths),
-        7,
-        11,
-    )  # t != v, so class and time dimensions cannot be confused unnoticed
+    # t != v, so class and time dimensions cannot be confused unnoticed
+    n, t, v = (len(lengths), 7, 11)
     real = torch.arange(t) < lengths[:, None]
     for pad_index in (0, 3):  # 3 catches a hard-coded 0
         logits = 2 * torch.randn(

@@ -28,9 +28,8 @@ def check_greedy_pretraining(fn: Callable) -> bool:
 
     with _seeded(7):
         net = DeepNet([12, 8, 6, 5], n_classes=3)
-        x = torch.rand(
-            40, 1, 3, 4
-        )  # "images" with 12 pixels: the first layer needs them flattened
+        # "images" with 12 pixels: the first layer needs them flattened
+        x = torch.rand(40, 1, 3, 4)
     original = [p.detach().clone() for p in net.parameters()]
     calls, returned = [], []
 

@@ -40,9 +40,8 @@ def check_pca_reconstruction(fn: Callable) -> bool:
     v, _ = torch.linalg.qr(
         torch.randn(12, 3, generator=g, dtype=torch.float64)
     )
-    components = (
-        v.T.contiguous()
-    )  # (3, 12), orthonormal rows like sklearn's components_
+    # (3, 12), orthonormal rows like sklearn's components_
+    components = v.T.contiguous()
     mean = x.mean(0)
     answer, problem = _call(fn, x, mean, components)
     if problem:

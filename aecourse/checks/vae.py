@@ -78,12 +78,10 @@ def _check_reparameterize(fn: Callable) -> bool:
         )
     sigma = torch.exp(0.5 * lv)
     eps = (zd - m) / sigma
-    same_for_examples = bool(
-        ((eps - eps[:1]).abs() < 1e-6).all()
-    )  # every row as the first
-    same_for_units = bool(
-        ((eps - eps[:, :1]).abs() < 1e-6).all()
-    )  # every column as the first
+    # every row as the first
+    same_for_examples = bool(((eps - eps[:1]).abs() < 1e-6).all())
+    # every column as the first
+    same_for_units = bool(((eps - eps[:, :1]).abs() < 1e-6).all())
     if same_for_examples or same_for_units:
         who = "every example" if same_for_examples else "every code unit"
         return _verdict(

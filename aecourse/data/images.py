@@ -112,15 +112,13 @@ def _prepare_root(cls, root: Path, download: bool) -> Path:
         for f, md5 in cls.resources:
             unpacked = cache_raw / f.removesuffix(".gz")
             if not _same_file(raw / f, cache_raw / f):
-                unpacked.unlink(
-                    missing_ok=True
-                )  # never serve data unpacked from another copy
+                # never serve data unpacked from another copy
+                unpacked.unlink(missing_ok=True)
                 _write_whole(
                     cache_raw / f, partial(shutil.copyfile, raw / f)
                 )
-                shutil.copystat(
-                    raw / f, cache_raw / f
-                )  # the mtime _same_file compares
+                # the mtime _same_file compares
+                shutil.copystat(raw / f, cache_raw / f)
             if not check_integrity(str(cache_raw / f), md5):
                 raise DataNotFoundError(
                     _not_found_message(

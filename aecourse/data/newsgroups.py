@@ -190,9 +190,8 @@ def _check_remove(remove) -> tuple[str, ...]:
     bad = [r for r in remove if r not in REMOVABLE]
     if bad:
         raise ValueError(f"remove must hold only {REMOVABLE}, got {bad}.")
-    return tuple(
-        r for r in REMOVABLE if r in remove
-    )  # one order, for the cache key
+    # one order, for the cache key
+    return tuple(r for r in REMOVABLE if r in remove)
 
 
 # --- counts --------------------------------------------------------------------------------------------

@@ -54,15 +54,14 @@ def rotate(
     # [-1, 1] along each side, so a non-square frame needs the aspect ratio around R (S⁻¹ R S).
     cos, sin = torch.cos(angles), torch.sin(angles)
     zero = torch.zeros_like(cos)
+    # (N, 2, 3); cos and sin taken in float64
     theta = torch.stack(
         [
             torch.stack([cos, -sin * height / width, zero], dim=1),
             torch.stack([sin * width / height, cos, zero], dim=1),
         ],
         dim=1,
-    ).to(
-        device=images.device, dtype=images.dtype
-    )  # (N, 2, 3); cos and sin taken in float64
+    ).to(device=images.device, dtype=images.dtype)
     out = []
     for start in range(0, n, batch_size):
         chunk, th = (
@@ -91,9 +90,8 @@ def random_angles(n: int, seed: int) -> torch.Tensor:
         raise ValueError(f"n must be a number of angles >= 0, got {n!r}.")
     _args.integer("seed", seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    return torch.rand(n, generator=generator) * (
-        2 * math.pi
-    )  # rand is in [0, 1), so angles are in [0, 2π)
+    # rand is in [0, 1), so angles are in [0, 2π)
+    return torch.rand(n, generator=generator) * (2 * math.pi)
 
 
 def rotated_mnist(

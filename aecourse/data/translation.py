@@ -95,18 +95,18 @@ def normalize(text: str, language: str) -> str:
         unicodedata.normalize("NFC", text).lower().translate(_TYPOGRAPHY)
     )
     if language == "eng":
+        # é = e + ´ -> e
         text = (
             unicodedata.normalize("NFKD", text)
             .encode("ascii", "ignore")
             .decode()
-        )  # é = e + ´ -> e
+        )
     text = _INNER_APOSTROPHE.sub(
         " '" if language == "eng" else "' ", text
     )
     text = _PUNCTUATION[language].sub(r" \g<0> ", text)
-    return " ".join(
-        text.split()
-    )  # also turns French narrow no-break spaces (before ! ? :) into spaces
+    # also turns French narrow no-break spaces (before ! ? :) into spaces
+    return " ".join(text.split())
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -119,9 +119,8 @@ def _fetch(target: Path) -> None:
             "data/eng-fra.txt"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(
-        ".part"
-    )  # never a half file under the real name
+    # never a half file under the real name
+    partial = target.with_suffix(".part")
     partial.write_bytes(text)
     partial.replace(target)
 

@@ -53,9 +53,8 @@ def greedy_decode(
         logits, hidden, step_weights = model.decoder.step(
             tokens, hidden, memory
         )
-        tokens = logits.argmax(dim=1).masked_fill(
-            done, PAD_INDEX
-        )  # finished rows only pad
+        # finished rows only pad
+        tokens = logits.argmax(dim=1).masked_fill(done, PAD_INDEX)
         outputs.append(tokens)
         if step_weights is not None:
             weights.append(step_weights.masked_fill(done[:, None], 0.0))

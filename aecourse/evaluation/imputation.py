@@ -201,9 +201,8 @@ def impute_knn(
             f"x_missing and train_missing must have the same columns, got widths "
             f"{x_missing.shape[1]} and {train_missing.shape[1]}."
         )
-    column_means(
-        train_missing
-    )  # KNNImputer silently drops all-NaN columns; refuse them instead
+    # KNNImputer silently drops all-NaN columns; refuse them instead
+    column_means(train_missing)
     imputer = KNNImputer(n_neighbors=k).fit(
         to_numpy(train_missing, np.float64)
     )
@@ -211,9 +210,8 @@ def impute_knn(
         imputer.transform(to_numpy(x_missing, np.float64))
     )
     out = out.to(device=x_missing.device, dtype=x_missing.dtype)
-    return torch.where(
-        x_missing.isnan(), out, x_missing
-    )  # keep observed entries bit for bit
+    # keep observed entries bit for bit
+    return torch.where(x_missing.isnan(), out, x_missing)
 
 
 def impute_autoencoder(

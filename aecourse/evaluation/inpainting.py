@@ -61,15 +61,12 @@ def hide_patch(
         torch.arange(h, device=x.device),
         torch.arange(w, device=x.device),
     )
-    in_rows = (rows >= top[:, None]) & (
-        rows < top[:, None] + size
-    )  # (N, H)
-    in_cols = (cols >= left[:, None]) & (
-        cols < left[:, None] + size
-    )  # (N, W)
-    mask = (in_rows[:, :, None] & in_cols[:, None, :])[
-        :, None
-    ]  # (N, 1, H, W)
+    # (N, H)
+    in_rows = (rows >= top[:, None]) & (rows < top[:, None] + size)
+    # (N, W)
+    in_cols = (cols >= left[:, None]) & (cols < left[:, None] + size)
+    # (N, 1, H, W)
+    mask = (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
     return x.masked_fill(mask, fill), mask
 
 
@@ -111,9 +108,8 @@ def patch_error(
             f"{tuple(x_out.shape)}."
         )
     mask = _check_mask(mask, x_true)
-    counts = (
-        mask.flatten(1).sum(1) * x_true.shape[1]
-    )  # hidden entries per image
+    # hidden entries per image
+    counts = mask.flatten(1).sum(1) * x_true.shape[1]
     if bool((counts == 0).any()):
         raise ValueError(
             "Every image must have at least one hidden pixel (mask all False for some image)."

@@ -221,9 +221,8 @@ def pca_sign_codes(
     from sklearn.decomposition import PCA
 
     _check_pair(train, test)
-    integer(
-        "n_bits", n_bits, 1, min(train.shape)
-    )  # at most min(N, D) principal components
+    # at most min(N, D) principal components
+    integer("n_bits", n_bits, 1, min(train.shape))
     pca = PCA(n_components=n_bits, random_state=seed).fit(
         to_numpy(train, np.float32)
     )
@@ -248,9 +247,8 @@ def random_projection_codes(
     Raises ValueError for bad shapes or n_bits < 1.
     """
     _check_pair(train, test)
-    integer(
-        "n_bits", n_bits, 1, 2**20
-    )  # a positive number of hyperplanes
+    # a positive number of hyperplanes
+    integer("n_bits", n_bits, 1, 2**20)
     generator = torch.Generator().manual_seed(seed)
     planes = torch.randn(train.shape[1], n_bits, generator=generator)
     mean = train.to(torch.float32).mean(0)
@@ -280,9 +278,8 @@ def lsa_codes(
     from sklearn.decomposition import TruncatedSVD
 
     _check_pair(train, test)
-    integer(
-        "n_components", n_components, 1, train.shape[1] - 1
-    )  # fewer than the D features
+    # fewer than the D features
+    integer("n_components", n_components, 1, train.shape[1] - 1)
     svd = TruncatedSVD(n_components=n_components, random_state=seed).fit(
         to_numpy(train, np.float32)
     )

@@ -195,9 +195,8 @@ def load_dataset(
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize(
-            device
-        )  # time the work, not the queueing of it
+        # time the work, not the queueing of it
+        torch.cuda.synchronize(device)
 
 
 def starting_net(

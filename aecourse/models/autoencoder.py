@@ -75,10 +75,8 @@ class Encoder(nn.Module):
     ):
         super().__init__()
         self.sizes = check_sizes(sizes)
-        (
-            _activation(activation),
-            _activation(code_activation),
-        )  # fail early on a bad name
+        # fail early on a bad name
+        (_activation(activation), _activation(code_activation))
         self.layers = _stack(self.sizes, activation, code_activation)
         if normalize_code:
             before_activation = len(self.layers) - (

@@ -102,21 +102,17 @@ class ConvEncoder(nn.Module):
         )
         self.return_switches = bool(return_switches)
         c1, c2 = self.channels
-        self.conv1 = nn.Conv2d(
-            1, c1, kernel_size=3, padding=1
-        )  # 28×28, keeps the size
+        # 28×28, keeps the size
+        self.conv1 = nn.Conv2d(1, c1, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(c1, c2, kernel_size=3, padding=1)  # 14×14
-        self.pool = nn.MaxPool2d(
-            2, return_indices=True
-        )  # halves, recording the switches
-        self.code = nn.Conv2d(
-            c2, self.code_channels, kernel_size=1
-        )  # 7×7: c₂ maps -> l maps
+        # halves, recording the switches
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        # 7×7: c₂ maps -> l maps
+        self.code = nn.Conv2d(c2, self.code_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor):
-        h, s1 = self.pool(
-            torch.relu(self.conv1(check_images(x)))
-        )  # (N, c₁, 14, 14)
+        # (N, c₁, 14, 14)
+        h, s1 = self.pool(torch.relu(self.conv1(check_images(x))))
         h, s2 = self.pool(torch.relu(self.conv2(h)))  # (N, c₂, 7, 7)
         z = self.code(h)  # (N, l, 7, 7)
         return (z, [s1, s2]) if self.return_switches else z
@@ -134,9 +130,10 @@ class _ConvDecoder(nn.Module):
         self.code_channels = integer(
             "code_channels", code_channels, low=1
         )
+        # mirrors ConvEncoder.code
         self.expand = nn.Conv2d(
             self.code_channels, self.channels[1], kernel_size=1
-        )  # mirrors ConvEncoder.code
+        )
 
     def _check_code(self, z: torch.Tensor) -> torch.Tensor:
         expected = (self.code_channels, CODE_SIZE, CODE_SIZE)
@@ -180,12 +177,14 @@ class TransposedDecoder(_ConvDecoder):
     def __init__(self, channels=(16, 32), code_channels: int = 4):
         super().__init__(channels, code_channels)
         c1, c2 = self.channels
+        # 7 -> 14
         self.up1 = nn.ConvTranspose2d(
             c2, c1, kernel_size=4, stride=2, padding=1
-        )  # 7 -> 14
+        )
+        # 14 -> 28
         self.up2 = nn.ConvTranspose2d(
             c1, 1, kernel_size=4, stride=2, padding=1
-        )  # 14 -> 28
+        )
 
     def upsample(self, h, switches=None):
         return self.up2(torch.relu(self.up1(h)))
@@ -205,12 +204,10 @@ class UnpoolDecoder(_ConvDecoder):
         super().__init__(channels, code_channels)
         c1, c2 = self.channels
         self.unpool = nn.MaxUnpool2d(2)
-        self.conv1 = nn.Conv2d(
-            c2, c1, kernel_size=3, padding=1
-        )  # 14×14, after undoing the second pooling
-        self.conv2 = nn.Conv2d(
-            c1, 1, kernel_size=3, padding=1
-        )  # 28×28, after undoing the first
+        # 14×14, after undoing the second pooling
+        self.conv1 = nn.Conv2d(c2, c1, kernel_size=3, padding=1)
+        # 28×28, after undoing the first
+        self.conv2 = nn.Conv2d(c1, 1, kernel_size=3, padding=1)
 
     def upsample(self, h, switches):
         if switches is None or len(switches) != 2:
@@ -229,12 +226,12 @@ class UnpoolDecoder(_ConvDecoder):
                 f"batch size {h.shape[0]}: expected (N, {self.channels[0]}, 14, 14) and "
                 f"(N, {self.channels[1]}, 7, 7)."
             )
+        # (N, c₁, 14, 14)
         h = torch.relu(
             self.conv1(self.unpool(h, s2, output_size=(14, 14)))
-        )  # (N, c₁, 14, 14)
-        return self.conv2(
-            self.unpool(h, s1, output_size=(28, 28))
-        )  # (N, 1, 28, 28)
+        )
+        # (N, 1, 28, 28)
+        return self.conv2(self.unpool(h, s1, output_size=(28, 28)))
 
 
 class ResizeDecoder(_ConvDecoder):

@@ -242,10 +242,8 @@ class Seq2Seq(nn.Module):
         inputs = torch.cat(
             [torch.full_like(tgt[:, :1], SOS_INDEX), tgt[:, :-1]], dim=1
         )
-        hidden, logits = (
-            memory.code,
-            [],
-        )  # the code is the decoder's first hidden state
+        # the code is the decoder's first hidden state
+        hidden, logits = (memory.code, [])
         for t in range(tgt.shape[1]):
             step_logits, hidden, _ = self.decoder.step(
                 inputs[:, t], hidden, memory

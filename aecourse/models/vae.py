@@ -78,9 +78,8 @@ def reparameterize(
             f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}."
         )
     eps = _noise(torch.randn, mu.shape, mu, generator)
-    return (
-        mu + torch.exp(0.5 * logvar) * eps
-    )  # the network predicts log σ², so σ > 0 without a constraint
+    # the network predicts log σ², so σ > 0 without a constraint
+    return mu + torch.exp(0.5 * logvar) * eps
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -140,16 +139,16 @@ class VAE(nn.Module):
     ):
         super().__init__()
         sizes = check_sizes(sizes)
-        self.n_classes = integer(
-            "n_classes", n_classes, low=0
-        )  # 0: not conditional
+        # 0: not conditional
+        self.n_classes = integer("n_classes", n_classes, low=0)
         d, hidden, k = sizes[0], sizes[1:-1], sizes[-1]
         self.encoder = Encoder(
             [d + n_classes, *hidden, 2 * k], activation
         )
+        # logits
         self.decoder = Decoder(
             [k + n_classes, *hidden[::-1], d], activation, output="linear"
-        )  # logits
+        )
 
     @property
     def code_size(self) -> int:
@@ -167,9 +166,8 @@ class VAE(nn.Module):
                     "This VAE is not conditional (n_classes=0): call it without labels y."
                 )
             return t
-        y = torch.as_tensor(
-            -1 if y is None else y, device=t.device
-        )  # -1: missing, refused below
+        # -1: missing, refused below
+        y = torch.as_tensor(-1 if y is None else y, device=t.device)
         if (
             y.is_floating_point()
             or y.shape not in ((), (len(t),))
@@ -306,9 +304,8 @@ def negative_elbo(
     """Mean −ELBO over x in nats per image, an upper bound on −log p(x). x: (N, ...) binary."""
     _check_binary(x)
     model.eval()
-    total = torch.zeros(
-        (), device=x.device, dtype=torch.float64
-    )  # summed on the device: one sync
+    # summed on the device: one sync
+    total = torch.zeros((), device=x.device, dtype=torch.float64)
     for xb, yb in _batches(x, y, batch_size):
         total -= elbo(model, xb, yb, generator=generator).value.sum()
     return total.item() / len(x)
@@ -327,14 +324,16 @@ def log_importance_weights(
     closed form); their log-mean-exp is the IWAE bound.
     """
     mu, logvar = model.encode(x, y)
+    # (k, N, K)
     z = reparameterize(
         mu.expand(k, *mu.shape),
         logvar.expand(k, *logvar.shape),
         generator,
-    )  # (k, N, K)
+    )
+    # rows of z.flatten(0, 1)
     labels = (
         y.repeat(k) if isinstance(y, torch.Tensor) and y.dim() > 0 else y
-    )  # rows of z.flatten(0, 1)
+    )
     logits = model.decode(z.flatten(0, 1), labels)
     log_px_z = bernoulli_log_likelihood(
         logits, x.flatten(1).repeat(k, 1)
@@ -368,11 +367,11 @@ def iwae_bound(
         )
     _check_binary(x)
     model.eval()
-    samples = min(
-        k, batch_size
-    )  # per chunk; and as many images as fit beside them
+    # per chunk; and as many images as fit beside them
+    samples = min(k, batch_size)
     out = []
     for xb, yb in _batches(x, y, max(1, batch_size // k)):
+        # (k, B)
         log_w = torch.cat(
             [
                 log_importance_weights(
@@ -380,10 +379,9 @@ def iwae_bound(
                 )
                 for s in range(0, k, samples)
             ]
-        )  # (k, B)
-        out.append(
-            torch.logsumexp(log_w, 0) - math.log(k)
-        )  # log-mean-exp without overflow
+        )
+        # log-mean-exp without overflow
+        out.append(torch.logsumexp(log_w, 0) - math.log(k))
     return torch.cat(out)
 
 
@@ -411,9 +409,8 @@ def train_vae(
     also as ``"test recon"`` and ``"test kl"``: −ELBO = recon + kl whatever β.
     Runs on whatever device the model and the data are on.
     """
-    label = (
-        None if isinstance(y, torch.Tensor) and y.dim() > 0 else y
-    )  # one label for every image
+    # one label for every image
+    label = None if isinstance(y, torch.Tensor) and y.dim() > 0 else y
 
     def beta_elbo(model: VAE, batch: tuple) -> dict[str, torch.Tensor]:
         xb, yb = batch if len(batch) == 2 else (batch[0], label)
@@ -549,9 +546,8 @@ def gaussian_like(
         )
     integer("n", n, low=1)
     c = codes.double()
-    chol = torch.linalg.cholesky(
-        torch.cov(c.T)
-    )  # covariance = L Lᵀ, so mean + L ε has that covariance
+    # covariance = L Lᵀ, so mean + L ε has that covariance
+    chol = torch.linalg.cholesky(torch.cov(c.T))
     eps = _noise(torch.randn, (n, codes.shape[1]), c, generator)
     return (c.mean(0) + eps @ chol.T).to(codes.dtype)
 

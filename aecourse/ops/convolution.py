@@ -312,13 +312,11 @@ def max_pool2d_with_switches(
             window = x[
                 ..., i * p : (i + 1) * p, j * p : (j + 1) * p
             ].flatten(-2)  # (..., p·p) in reading order
-            k = window.argmax(
-                -1
-            )  # argmax returns the first of equal maxima
+            # argmax returns the first of equal maxima
+            k = window.argmax(-1)
             pooled[..., i, j] = window.gather(-1, k[..., None])[..., 0]
-            switches[..., i, j] = (i * p + k // p) * w + (
-                j * p + k % p
-            )  # back to row·W + column in x
+            # back to row·W + column in x
+            switches[..., i, j] = (i * p + k // p) * w + (j * p + k % p)
     return pooled, switches
 
 

@@ -104,9 +104,8 @@ def mask(
     copy of x, nu = 1 all zeros. Raises ValueError if nu is outside [0, 1] or x is not a float tensor.
     """
     x, nu = _check_images(x), probability("nu", nu)
-    dropped = (
-        _uniform(x, generator) < nu
-    )  # uniform on [0, 1): P(u < ν) = ν exactly, and ν = 1 drops all
+    # uniform on [0, 1): P(u < ν) = ν exactly, and ν = 1 drops all
+    dropped = _uniform(x, generator) < nu
     return x.masked_fill(dropped, 0.0)
 
 

@@ -129,7 +129,6 @@ def jacobian_frobenius(
     def one_example(xi: torch.Tensor) -> torch.Tensor:
         return encoder(xi[None])[0]
 
-    jacobians = vmap(jacrev(one_example))(
-        x
-    )  # (N, *code_shape, *input_shape)
+    # (N, *code_shape, *input_shape)
+    jacobians = vmap(jacrev(one_example))(x)
     return jacobians.pow(2).reshape(len(x), -1).sum(1).mean()

@@ -249,9 +249,8 @@ def draw_hourglass(sizes, labels=None, title: str = ""):
     fig, ax = plt.subplots(figsize=(1.2 * n + 1, 3))
     top = max(sizes)
     for i, s in enumerate(sizes):
-        h = 0.15 + 0.85 * np.sqrt(
-            s / top
-        )  # sqrt keeps small codes visible next to 784 inputs
+        # sqrt keeps small codes visible next to 784 inputs
+        h = 0.15 + 0.85 * np.sqrt(s / top)
         colour = (
             "tab:orange"
             if i == code
@@ -375,11 +374,12 @@ def show_manifold(images, z, title: str = "", size: float = 6.0):
             f"and codes of shape {z.shape}."
         )
     h, w = imgs.shape[1:]
+    # row i, column j: image i·n + j
     tiled = (
         imgs.reshape(n, n, h, w)
         .transpose(0, 2, 1, 3)
         .reshape(n * h, n * w)
-    )  # row i, column j: image i·n + j
+    )
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(tiled, cmap="gray", vmin=0, vmax=1)
     ticks = np.arange(0, n, max(1, n // 7))

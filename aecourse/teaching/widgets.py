@@ -456,9 +456,8 @@ def denoising_explorer(
     import ipywidgets
 
     x, levels = _denoising_input(x, n), _check_levels(levels)
-    denoise_at(
-        model, x[:1], kind, levels[0], seed
-    )  # fail now, not inside a callback, on a bad kind or level
+    # fail now, not inside a callback, on a bad kind or level
+    denoise_at(model, x[:1], kind, levels[0], seed)
     slider = ipywidgets.SelectionSlider(
         options=levels,
         value=levels[0],
