@@ -79,6 +79,22 @@ def binary(name: str, x: torch.Tensor, hint: str = "") -> torch.Tensor:
     raise ValueError(f"{message} {hint}" if hint else message)
 
 
+def indices(
+    name: str, t: torch.Tensor, what: str = "indices"
+) -> torch.Tensor:
+    """t itself if the tensor t (any shape) has an integer dtype (bool is not one): class labels,
+    positions. what: what the integers are, for the message.
+
+    Raises ValueError "{name} must be integer {what}, got dtype {t.dtype}." otherwise.
+    """
+    dtype = t.dtype
+    if not (
+        dtype.is_floating_point or dtype.is_complex or dtype == torch.bool
+    ):
+        return t
+    raise ValueError(f"{name} must be integer {what}, got dtype {dtype}.")
+
+
 def images(name: str, x) -> torch.Tensor:
     """x itself if it is a floating-point tensor of images (N, C, H, W), any N, C, H, W (0 included).
 

@@ -334,6 +334,7 @@ def test_every_function_of_args_is_tested_here():
         "probability",
         "binary",
         "images",
+        "indices",
         "to_numpy",
     }
 
@@ -385,3 +386,20 @@ def test_the_package_names_chapters_by_topic_never_by_number():
 )
 def test_the_chapter_number_pattern(text, typed):
     assert bool(CHAPTER_NUMBER.search(text)) == typed
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8])
+def test_indices_accepts_integer_dtypes(dtype):
+    t = torch.tensor([0, 2, 1], dtype=dtype)
+    assert _args.indices("labels", t) is t
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.bool, torch.complex64]
+)
+def test_indices_refuses_other_dtypes_with_one_wording(dtype):
+    with pytest.raises(
+        ValueError,
+        match=rf"^y must be integer class indices, got dtype {dtype}\.$",
+    ):
+        _args.indices("y", torch.zeros(3, dtype=dtype), "class indices")

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from aecourse._args import integer, to_numpy
+from aecourse._args import indices, integer, to_numpy
 from aecourse.training import fit
 
 
@@ -62,14 +62,7 @@ def _check_split(
             f"{name}_labels must be (N,) with one label per example, got shape {tuple(labels.shape)} "
             f"for {len(codes)} {what}."
         )
-    if (
-        labels.dtype.is_floating_point
-        or labels.dtype.is_complex
-        or labels.dtype == torch.bool
-    ):
-        raise ValueError(
-            f"{name}_labels must be integer class indices, got dtype {labels.dtype}."
-        )
+    indices(f"{name}_labels", labels, "class indices")
     if labels.min() < 0:
         raise ValueError(
             f"{name}_labels must be class indices 0, 1, ..., got {int(labels.min())}."

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aecourse._args import integer
+from aecourse._args import indices, integer
 from aecourse.models.autoencoder import (
     ACTIVATIONS,
     Autoencoder,
@@ -280,14 +280,7 @@ def _check_labels(x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(
             f"y must hold one class index per input, shape ({len(x)},); got {tuple(y.shape)}."
         )
-    if (
-        y.dtype.is_floating_point
-        or y.dtype.is_complex
-        or y.dtype == torch.bool
-    ):
-        raise ValueError(
-            f"y must be integer class indices (e.g. int64), got dtype {y.dtype}."
-        )
+    indices("y", y, "class indices")
 
 
 def fine_tune(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from aecourse._args import integer
+from aecourse._args import indices, integer
 
 
 def _pair(value, name: str, minimum: int) -> tuple[int, int]:
@@ -337,14 +337,7 @@ def max_unpool2d(x, switches, output_size) -> torch.Tensor:
             f"x and switches must have the same shape, got {tuple(x.shape)} and "
             f"{tuple(switches.shape)}."
         )
-    if (
-        switches.dtype.is_floating_point
-        or switches.dtype.is_complex
-        or switches.dtype == torch.bool
-    ):
-        raise ValueError(
-            f"switches must be integer indices, got dtype {switches.dtype}."
-        )
+    indices("switches", switches)
     out_h, out_w = _pair(output_size, "output_size", 1)
     if switches.numel() and (
         switches.min() < 0 or switches.max() >= out_h * out_w
