@@ -63,9 +63,7 @@ def execute(
     """Run a notebook top to bottom in its folder under ``AECOURSE_PROFILE=profile`` and return a stamp
     (source hash, profile, device, seed, seconds). save: write the notebook back with its outputs and the
     stamp in ``metadata.aecourse``; False only measures (the benchmark)."""
-    from nbclient import (
-        NotebookClient,  # only needed here, and installed with jupyter-book/nbval
-    )
+    from nbclient import NotebookClient  # only needed to execute
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)

@@ -14,9 +14,9 @@ from aecourse.checks._verdict import (
     _shape_or_type,
     _verdict,
 )
-from aecourse.ops.regularizers import (
-    contractive_penalty,  # the reference, tested against autograd
-)
+
+# The reference, tested against autograd.
+from aecourse.ops.regularizers import contractive_penalty
 
 
 def check_mask(fn: Callable) -> bool:

@@ -145,8 +145,8 @@ def check_greedy_decode(fn: Callable) -> bool:
     """
     # Here, not at the top: the model and the reference decoder bring the training loop and sacrebleu.
     from aecourse.evaluation.decoding import (
-        greedy_decode,  # the reference
-    )
+        greedy_decode,
+    )  # the reference
     from aecourse.models.seq2seq import Seq2Seq
 
     # A tiny fixed model, built with a seed of its own so that the notebook's random stream is left as it was.

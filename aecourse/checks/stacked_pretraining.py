@@ -160,9 +160,9 @@ def check_greedy_pretraining(fn: Callable) -> bool:
 
 def check_frozen_training(fn: Callable) -> bool:
     """fn(net, x, y, epochs) trains only net.output on (x, y), in place; the hidden layers must not change."""
-    from aecourse.models.pretraining import (
-        DeepNet,  # not at the top, as in check_greedy_pretraining
-    )
+    # Not at the top, as in check_greedy_pretraining.
+    from aecourse.models.pretraining import DeepNet
+    from aecourse.training import fit
 
     with _seeded(8):
         centres = 3.0 * torch.randn(4, 12)
@@ -170,11 +170,16 @@ def check_frozen_training(fn: Callable) -> bool:
         x = torch.sigmoid(centres[y] + 0.5 * torch.randn(200, 12))
         net = DeepNet([12, 10, 8], n_classes=4)
         # Hidden layers worth keeping: train the whole net briefly, then start the output layer afresh.
-        optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
-        for _ in range(100):
-            optimizer.zero_grad()
-            F.cross_entropy(net(x), y).backward()
-            optimizer.step()
+        fit(
+            net,
+            x,
+            y,
+            loss=F.cross_entropy,
+            epochs=100,
+            batch_size=len(x),
+            lr=0.05,
+            progress=False,
+        )
         net.output.reset_parameters()
         before = [p.detach().clone() for p in net.parameters()]
         loss_before = F.cross_entropy(net(x), y).item()
