@@ -159,7 +159,7 @@ def _epoch(
                 )
             items += count
     n = items.item()
-    return {name: (total / n).item() for name, total in totals.items()}
+    return {name: total.item() / n for name, total in totals.items()}
 
 
 @torch.no_grad()
