@@ -3,6 +3,7 @@
 nbval re-executes the chapters (see pyproject.toml); these tests check what the book publishes.
 """
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -147,21 +148,172 @@ def test_checked_cells_print_and_draw_nothing(chapter):
             )
 
 
+def _printed(out) -> str:
+    """The text an output shows: a stream's text, or a result's text/plain."""
+    if out.output_type == "stream":
+        return out.text
+    return out.get("data", {}).get("text/plain", "")
+
+
+# What a cell shows when it ends in a plotting call: '<matplotlib.legend.Legend at 0x...>',
+# '[<matplotlib.lines.Line2D at 0x...>]', "Text(0.5, 1.0, 'title')", '<Figure size ...>'.
+STRAY_REPR = re.compile(
+    r"at 0x[0-9a-f]+>|^\[?<(matplotlib|Figure|Axes)|^Text\(", re.M
+)
+
+
 def test_no_stray_object_reprs_on_the_page(chapter):
-    """A cell that ends in e.g. ax.legend() shows '<matplotlib.legend.Legend at 0x...>' on the published page."""
     path, nb = chapter
     for i, cell in enumerate(nb.cells):
         for out in (
             cell.get("outputs", []) if cell.cell_type == "code" else []
         ):
-            text = (
-                out.get("data", {}).get("text/plain", "")
-                if out.output_type == "execute_result"
-                else ""
-            )
-            assert not text.startswith("<matplotlib"), (
+            if "image/png" in out.get("data", {}):
+                continue  # a figure's text/plain is its repr; the page shows the image
+            text = _printed(out)
+            assert not STRAY_REPR.search(text), (
                 f"{path.name}, cell {i} shows {text[:60]!r}: end it with ';'"
             )
+
+
+def test_no_traceback_or_warning_on_the_page(chapter):
+    """A published page shows neither an error nor anything printed on stderr (warnings)."""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        for out in (
+            cell.get("outputs", []) if cell.cell_type == "code" else []
+        ):
+            assert out.output_type != "error", (
+                f"{path.name}, cell {i} raised {out.get('ename')}"
+            )
+            assert not (
+                out.output_type == "stream" and out.name == "stderr"
+            ), (
+                f"{path.name}, cell {i} printed on stderr: {out.text[:200]!r}"
+            )
+            assert "Traceback (most recent call last)" not in _printed(
+                out
+            ), f"{path.name}, cell {i} shows a traceback"
+
+
+def test_no_empty_markdown_cells(chapter):
+    path, nb = chapter
+    empty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown" and not c.source.strip()
+    ]
+    assert not empty, f"{path.name}: empty markdown cells {empty}"
+
+
+def test_each_chapter_ends_with_a_link_to_the_next():
+    """The closing cell of a chapter links to the chapter after it in _toc.yml; the last one goes home."""
+    for here, after in zip(CHAPTERS, CHAPTERS[1:] + [None]):
+        nb = nbformat.read(here, as_version=4)
+        last = next(
+            c.source
+            for c in reversed(nb.cells)
+            if c.cell_type == "markdown"
+        )
+        if after is None:
+            assert "last chapter" in last and "intro" in last, (
+                f"{here.name} is the last chapter and should say so"
+            )
+            continue
+        links = re.findall(r"\{doc\}`(?:[^`<]*<)?([\w/.]+)>?`", last)
+        assert after.stem in links, (
+            f"{here.name} should end with **Next:** "
+            f"{{doc}}`{after.stem}`, its closing cell links to {links}"
+        )
+        assert "coming" not in last.lower(), (
+            f"{here.name}: stale 'coming next' text"
+        )
+
+
+def _glued(nb) -> dict[int, dict[str, str]]:
+    """{cell index: {glue name: glued text}} of a notebook's glue records (aecourse.teaching.prose)."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        for out in (
+            cell.get("outputs", []) if cell.cell_type == "code" else []
+        ):
+            meta = out.get("metadata", {}).get("scrapbook")
+            if meta:
+                key = meta.get("mime_prefix", "") + "text/plain"
+                found.setdefault(i, {})[meta["name"]] = out["data"][key]
+    return found
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`:]+)")
+
+
+def test_glued_numbers_are_recorded_once_and_printed_where_glued(
+    chapter,
+):
+    """The prose's {glue} names exist, once each; and a student running the notebook, where the role is
+    not rendered, sees every glued text in the printed output of the cell that glued it."""
+    path, nb = chapter
+    glued = _glued(nb)
+    names = [n for per_cell in glued.values() for n in per_cell]
+    assert len(names) == len(set(names)), (
+        f"{path.name}: a glue name is recorded twice"
+    )
+    used = {
+        name
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for name in GLUE_ROLE.findall(c.source)
+    }
+    assert used <= set(names), (
+        f"{path.name}: the prose quotes {sorted(used - set(names))}, which no cell glued "
+        "(re-execute the chapter)"
+    )
+    for i, per_cell in glued.items():
+        shown = "".join(
+            _printed(o)
+            for o in nb.cells[i].outputs
+            if "scrapbook" not in o.get("metadata", {})
+        )
+        for name, text in per_cell.items():
+            assert text in shown, (
+                f"{path.name}, cell {i} glues {name}={text!r} but does not print it"
+            )
+
+
+# A decimal or a percentage in the prose ('14.56', '0.8%', '95 %').
+PROSE_NUMBER = re.compile(
+    r"(?<![\w.])(\d+\.\d+|\d+(?:\.\d+)?\s?%)(?![\w.])"
+)
+PACKAGE_SOURCE = "\n".join(
+    p.read_text() for p in (ROOT / "aecourse").rglob("*.py")
+)
+
+
+def test_measured_numbers_in_the_prose_are_glued_not_typed(chapter):
+    """A number that the prose types and that a cell printed (but no code wrote down, as a setting or a
+    paper's figure would be) was copied by hand from a run: glue it, or the next run contradicts it."""
+    path, nb = chapter
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    printed = "\n".join(
+        _printed(o)
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
+    typed = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        prose = re.sub(r"\$[^$]*\$", "", cell.source)  # not the maths
+        for number in PROSE_NUMBER.findall(prose):
+            n = number.replace(" ", "")
+            if n in code or n in PACKAGE_SOURCE:
+                continue
+            if re.search(rf"(?<![\w.]){re.escape(n)}(?!\d)", printed):
+                typed.append(f"cell {i}: {n}")
+    assert not typed, (
+        f"{path.name}: measured numbers typed in the prose: {typed}"
+    )
 
 
 def test_cells_assert_that_learning_happened(chapter):

@@ -271,6 +271,9 @@ def test_execute_runs_in_the_profile_stamps_and_draws_figures_inline(
             new_code_cell(
                 "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])"
             ),
+            new_code_cell(
+                "from aecourse.teaching.prose import glue\nprint(glue('demo-x', 0.12345, '{:.2f}'))"
+            ),
         ]
     )
     nb.metadata["kernelspec"] = {
@@ -294,6 +297,15 @@ def test_execute_runs_in_the_profile_stamps_and_draws_figures_inline(
     assert any(
         "image/png" in out.get("data", {}) for out in ran.cells[1].outputs
     ), "the figure must be inline"
+    # the glue record that myst-nb pastes into the prose, beside the printed number
+    from myst_nb.ext.glue import extract_glue_data_cell
+
+    glued = dict(extract_glue_data_cell(copy.deepcopy(ran.cells[2])))
+    assert glued["demo-x"]["data"]["text/plain"] == "0.12"
+    printed = [
+        o for o in ran.cells[2].outputs if o.output_type == "stream"
+    ]
+    assert printed[0]["text"] == "0.12\n"
 
 
 def test_bench_measures_without_saving(tmp_path):

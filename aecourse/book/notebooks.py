@@ -68,8 +68,9 @@ def execute(
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     # The kernel inherits this environment: set the profile, and drop a non-interactive MPLBACKEND (CI sets
-    # Agg) so that figures are drawn inline into the outputs the book shows.
-    env = dict(os.environ, AECOURSE_PROFILE=profile)
+    # Agg) so that figures are drawn inline into the outputs the book shows. AECOURSE_BOOK=1 turns on
+    # the glue records that paste measured numbers into the prose (aecourse.teaching.prose).
+    env = dict(os.environ, AECOURSE_PROFILE=profile, AECOURSE_BOOK="1")
     env.pop("MPLBACKEND", None)
     start = time.time()
     client = NotebookClient(
