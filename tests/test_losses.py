@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from aecourse.ops.losses import (
     KINDS,
+    logit_gradient,
     multinomial_loss,
     reconstruction_loss,
     to_uint8,
@@ -154,3 +155,23 @@ def test_multinomial_loss_refuses_bad_shapes(shapes):
         ValueError, match=r"must both be \(N, V\) of the same shape"
     ):
         multinomial_loss(torch.zeros(shapes[0]), torch.zeros(shapes[1]))
+
+
+def test_logit_gradient_matches_the_chain_rule():
+    x_hat = torch.tensor([[0.01, 0.5, 0.9], [0.999, 0.3, 0.2]])
+    x = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.3, 0.5]])
+    mse = logit_gradient(x_hat, x, "mse")
+    bce = logit_gradient(x_hat, x, "bce")
+    assert mse.shape == bce.shape == x_hat.shape
+    assert torch.allclose(
+        mse, 2 * (x_hat - x) * x_hat * (1 - x_hat), atol=1e-6
+    )
+    assert torch.allclose(bce, x_hat - x, atol=1e-6)
+    # by hand: a saturated wrong output (x̂ = 0.01, x = 1)
+    assert mse[0, 0].item() == pytest.approx(2 * -0.99 * 0.01 * 0.99)
+    assert bce[0, 0].item() == pytest.approx(-0.99)
+
+
+def test_logit_gradient_refuses_outputs_on_the_boundary():
+    with pytest.raises(ValueError, match=r"strictly inside \(0, 1\)"):
+        logit_gradient(torch.tensor([[0.0, 0.5]]), torch.zeros(1, 2))

@@ -448,3 +448,13 @@ def test_show_attention_refuses_weights_of_the_wrong_shape():
         )
     with pytest.raises(ValueError, match="at least one"):
         plots.show_attention([])
+
+
+def test_draw_hourglass_bars_are_square_root_scaled():
+    fig = draw_hourglass([784, 256, 32])
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    heights = [b.get_height() for b in boxes]
+    widths = [784, 256, 32, 256, 784]
+    assert heights == pytest.approx(
+        [0.15 + 0.85 * (w / 784) ** 0.5 for w in widths]
+    )

@@ -33,7 +33,9 @@ def check_bernoulli_loss(fn: Callable) -> bool:
 def check_pca_reconstruction(fn: Callable) -> bool:
     """fn(x, mean, components) -> x̂ = mean + (x − mean) Vᵀ V.
 
-    For x (N, d), mean (d,) and components V (k, d).
+    For x (N, d), mean (d,) and components V (k, d) with orthonormal rows (scikit-learn's
+    ``components_``): the code (x − mean) Vᵀ is (N, k), i.e. z = V(x − μ) for one column vector, so
+    PCA is the linear autoencoder with W_e = V (k × d) and W_d = Vᵀ (d × k).
     """
     g = torch.Generator().manual_seed(2)
     x = torch.randn(50, 12, generator=g, dtype=torch.float64)
@@ -44,9 +46,26 @@ def check_pca_reconstruction(fn: Callable) -> bool:
     components = v.T.contiguous()
     mean = x.mean(0)
     answer, problem = _call(fn, x, mean, components)
+    expected = mean + (x - mean) @ components.T @ components
+    if problem or not (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == expected.shape
+        and torch.allclose(answer.double(), expected, atol=1e-6)
+    ):
+        # right for V laid out (d, k), one direction per column: the orientation is flipped
+        flipped, _ = _call(fn, x, mean, components.T.contiguous())
+        if (
+            isinstance(flipped, torch.Tensor)
+            and flipped.shape == expected.shape
+            and torch.allclose(flipped.double(), expected, atol=1e-6)
+        ):
+            return _verdict(
+                False,
+                "components is V of shape (k, d), one principal direction per row: the code is "
+                "(x − μ) Vᵀ and the reconstruction μ + (x − μ) Vᵀ V; you treated V as (d, k).",
+            )
     if problem:
         return _verdict(False, problem)
-    expected = mean + (x - mean) @ components.T @ components
     if (
         isinstance(answer, torch.Tensor)
         and answer.shape == expected.shape

@@ -6,6 +6,7 @@ the structure chapter writes them:
 L_SE = ‖x̂ − x‖²  and  L_CE = −Σ_j [x_j log x̂_j + (1 − x_j) log(1 − x̂_j)].
 :func:`multinomial_loss` is the document models' loss in the applications chapter:
 L = −Σ_v p_v log softmax(a)_v for a document's word proportions p and the decoder's scores a.
+:func:`logit_gradient` is what a loss feeds back to a sigmoid output's logits (the structure chapter).
 """
 
 from __future__ import annotations
@@ -66,3 +67,29 @@ def multinomial_loss(
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """Map values in [0, 1] back to 8-bit pixels 0..255 (rounded, clipped): what an image file stores."""
     return (x * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def logit_gradient(
+    x_hat: torch.Tensor, x: torch.Tensor, kind: str = "mse"
+) -> torch.Tensor:
+    """∂ℓ/∂a for each output unit of a sigmoid output layer, x̂ = sigmoid(a): what a loss feeds back.
+
+    x_hat: (N, ...) outputs strictly inside (0, 1); x: (N, ...) targets of the same shape; kind: "mse" or
+    "bce" as for :func:`reconstruction_loss`, whose per-example loss ℓ is differentiated (by autograd,
+    in float64) with respect to each logit a = logit(x̂). Returns a tensor like x_hat. By the chain
+    rule, squared error gives 2(x̂ − x)·x̂(1 − x̂), which vanishes as the sigmoid saturates even when
+    the output is wrong, and cross-entropy gives x̂ − x (the structure chapter plots both).
+    Raises ValueError if an output is not strictly inside (0, 1) (its logit is infinite).
+    """
+    if not bool(((x_hat > 0) & (x_hat < 1)).all()):
+        raise ValueError(
+            "x_hat must lie strictly inside (0, 1) (sigmoid outputs), got values from "
+            f"{x_hat.min().item()!r} to {x_hat.max().item()!r}."
+        )
+    logits = torch.logit(x_hat.detach().double()).requires_grad_()
+    loss = reconstruction_loss(
+        torch.sigmoid(logits), x.detach().double(), kind
+    )
+    (grad,) = torch.autograd.grad(loss, logits)
+    # reconstruction_loss averages over the N examples: undo it, one example's loss per row
+    return (grad * len(logits)).to(x_hat.dtype)
