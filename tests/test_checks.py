@@ -140,6 +140,13 @@ def test_pca_reconstruction(capsys):
         capsys,
         "raised RuntimeError",
     )
+    # V read as (d, k): the orientation flipped
+    assert_wrong(
+        checks.check_pca_reconstruction,
+        lambda x, mean, v: mean + (x - mean) @ v @ v.T,
+        capsys,
+        "you treated V as (d, k)",
+    )
     # the codes, not the reconstruction
     assert_wrong(
         checks.check_pca_reconstruction,
@@ -166,11 +173,36 @@ def test_binary_code(capsys):
     assert_right(
         checks.check_binary_code, lambda c: (c > 0.5).int(), capsys
     )
+    # the verbs agree with "the bits"
+    checks.check_binary_code(lambda c: (c > 0.5).long())
+    assert (
+        "the bits (a value of exactly 0.5 counts as 0) match the reference."
+        in (verdict(capsys))
+    )
+    # >= instead of >: the tie at exactly 0.5 is named
     assert_wrong(
         checks.check_binary_code,
         lambda c: (c >= 0.5).long(),
         capsys,
-        "exactly 0.5 counts as 0",
+        "the value of exactly 0.5 (row 3, unit 1) gave 1, but a value of "
+        "exactly 0.5 counts as 0: threshold with >, not >=.",
+    )
+    for flipped in (
+        lambda c: (c < 0.5).long(),
+        lambda c: (c <= 0.5).long(),
+        lambda c: 1 - (c > 0.5).long(),
+    ):
+        assert_wrong(
+            checks.check_binary_code,
+            flipped,
+            capsys,
+            "your bits are flipped: 1 where the value is above 0.5",
+        )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: c > 0.5,
+        capsys,
+        "not booleans",
     )
     assert_wrong(
         checks.check_binary_code,
@@ -194,37 +226,87 @@ def test_binary_code(capsys):
         checks.check_binary_code,
         lambda c: (c[:2] > 0.5).long(),
         capsys,
-        "has shape (2, 3), expected (3, 3)",
+        "the bits (a value of exactly 0.5 counts as 0) have shape (2, 3), "
+        "expected (3, 3)",
     )
+    assert_wrong(
+        checks.check_binary_code,
+        lambda c: (c > 0.9).long(),
+        capsys,
+        "the bits (a value of exactly 0.5 counts as 0) differ from the "
+        "reference by up to 1",
+    )
+
+
+def test_close_verbs_agree_with_a_plural_name(capsys):
+    from aecourse.checks._verdict import _close
+
+    one, two = torch.zeros(2), torch.ones(2)
+    assert _close(one, one, "the loss")
+    assert verdict(capsys).endswith("the loss matches the reference.\n")
+    assert _close(one, one, "the codes", plural=True)
+    assert verdict(capsys).endswith("the codes match the reference.\n")
+    assert not _close(one, two, "the codes", plural=True)
+    assert "the codes differ from the reference by up to 1" in verdict(
+        capsys
+    )
+    assert not _close(torch.zeros(3), two, "the codes", plural=True)
+    assert "the codes have shape (3,), expected (2,)" in verdict(capsys)
+    assert not _close(torch.zeros(3), two, "the loss")
+    assert "the loss has shape (3,), expected (2,)" in verdict(capsys)
 
 
 def test_min_code_bits(capsys):
     assert_right(
+        checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys
+    )
+    assert_right(
+        checks.check_min_code_bits,
+        lambda n: math.ceil(math.log2(n)) if n < 2**50 else 61,
+        capsys,
+    )
+    # a float, even a whole one, is not the int the exercise asks for
+    for as_float, got in (
+        (lambda n: float((n - 1).bit_length()), "1.0"),
+        (lambda n: math.log2(n) + 0.5, "1.5"),
+        (lambda n: (n - 1).bit_length() == 1, "True"),
+    ):
+        assert_wrong(
+            checks.check_min_code_bits,
+            as_float,
+            capsys,
+            f"for n = 2, the number of units must be an integer, got {got}: "
+            "return a Python int",
+        )
+    # a floating-point log2 rounds 2^60 + 1 down to 2^60
+    assert_wrong(
         checks.check_min_code_bits,
         lambda n: math.ceil(math.log2(n)),
         capsys,
-    )
-    assert_right(
-        checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys
+        "for n = 2^60 + 1 you answered 60: in floating point, "
+        "math.log2(n) comes out as exactly 60.0, so its ceiling is one short",
     )
     assert_wrong(
         checks.check_min_code_bits,
         lambda n: int(math.log2(n)),
         capsys,
-        "for n = 3 you answered 1, but 2 binary units are needed: 1 give only 2 codes, 2 give 4",
+        "for n = 3 you answered 1, but the fewest is 2: h binary units "
+        "give 2^h codes, and 2^1 = 2 < 3 ≤ 2^2 = 4.",
     )
     # floor + 1 is wrong at powers of two
     assert_wrong(
         checks.check_min_code_bits,
         lambda n: 1 if n == 2 else int(math.log2(n)) + 1,
         capsys,
-        "for n = 8 you answered 4, but 3 binary units are needed",
+        "for n = 8 you answered 4, but the fewest is 3: h binary units "
+        "give 2^h codes, and 2^2 = 4 < 8 ≤ 2^3 = 8.",
     )
     assert_wrong(
         checks.check_min_code_bits,
         lambda n: n,
         capsys,
-        "for n = 2 you answered 2, but 1 binary units are needed",
+        "for n = 2 you answered 2, but the fewest is 1: h binary units "
+        "give 2^h codes, and 2^0 = 1 < 2 ≤ 2^1 = 2.",
     )
 
 

@@ -36,8 +36,19 @@ def _close(
     what: str,
     atol: float = 1e-4,
     rtol: float = 1e-4,
+    *,
+    plural: bool = False,
 ) -> bool:
-    """The verdict on a tensor answer compared with the reference: its type, its shape, then its values."""
+    """The verdict on a tensor answer compared with the reference: its type, its shape, then its values.
+
+    what: the answer's name in the message ("the loss"); plural=True when it is a plural noun ("the
+    bits"), so that its verbs agree ("the bits match", not "the bits matches").
+    """
+    has, differs, matches = (
+        ("have", "differ", "match")
+        if plural
+        else ("has", "differs", "matches")
+    )
     if not isinstance(answer, torch.Tensor):
         return _verdict(
             False,
@@ -46,7 +57,7 @@ def _close(
     if answer.shape != expected.shape:
         return _verdict(
             False,
-            f"{what} has shape {tuple(answer.shape)}, expected {tuple(expected.shape)}.",
+            f"{what} {has} shape {tuple(answer.shape)}, expected {tuple(expected.shape)}.",
         )
     if not torch.allclose(
         answer.double(), expected.double(), atol=atol, rtol=rtol
@@ -54,9 +65,9 @@ def _close(
         err = (answer.double() - expected.double()).abs().max().item()
         return _verdict(
             False,
-            f"{what} differs from the reference by up to {err:.3g}.",
+            f"{what} {differs} from the reference by up to {err:.3g}.",
         )
-    return _verdict(True, f"{what} matches the reference.")
+    return _verdict(True, f"{what} {matches} the reference.")
 
 
 def _known_slip(
