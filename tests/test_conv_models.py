@@ -11,11 +11,13 @@ from torch import nn
 
 from aecourse.models.autoencoder import count_parameters
 from aecourse.models.conv_autoencoder import (
+    COMPARED,
     DECODERS,
     ConvAutoencoder,
     ConvEncoder,
     ResizeDecoder,
     TransposedDecoder,
+    compared_model,
     make_decoder,
     parameter_counts,
 )
@@ -266,3 +268,64 @@ def test_clear_errors():
         ValueError, match=r"do not fit codes of batch size 1"
     ):
         unpool.decode(z[:1], switches)
+
+
+def test_strided_encoder_halves_with_its_convolutions():
+    torch.manual_seed(0)
+    encoder = ConvEncoder(
+        channels=(4, 6), code_channels=3, downsample="stride"
+    )
+    x = torch.rand(2, 1, 28, 28)
+    h = torch.relu(
+        F.conv2d(
+            x,
+            encoder.conv1.weight,
+            encoder.conv1.bias,
+            stride=2,
+            padding=1,
+        )
+    )
+    assert h.shape == (2, 4, 14, 14)
+    h = torch.relu(
+        F.conv2d(
+            h,
+            encoder.conv2.weight,
+            encoder.conv2.bias,
+            stride=2,
+            padding=1,
+        )
+    )
+    expected = F.conv2d(h, encoder.code.weight, encoder.code.bias)
+    torch.testing.assert_close(encoder(x), expected)
+    # same parameters as the pooling encoder: pooling has none
+    assert count_parameters(encoder) == count_parameters(
+        ConvEncoder((4, 6), 3)
+    )
+
+
+def test_compared_models_share_the_code_size():
+    x = torch.rand(3, 1, 28, 28)
+    counts = {}
+    for name in COMPARED:
+        model = compared_model(name)
+        assert model(x).shape == x.shape
+        code = model.encode(x)
+        assert code[0].numel() == 4 * 7 * 7
+        counts[name] = count_parameters(model)
+    assert counts["strided"] == counts["transposed"] == 13_557
+    # 784·256 + 256 + 256·196 + 196, and the mirror image
+    assert counts["dense"] == (784 * 256 + 256 + 256 * 196 + 196) + (
+        196 * 256 + 256 + 256 * 784 + 784
+    )
+    assert compared_model("strided").encoder.downsample == "stride"
+
+
+def test_strided_and_compared_errors():
+    with pytest.raises(ValueError, match="no switches to return"):
+        ConvAutoencoder("unpool", downsample="stride")
+    with pytest.raises(
+        ValueError, match="downsample must be 'pool' or 'stride'"
+    ):
+        ConvEncoder(downsample="avg")
+    with pytest.raises(ValueError, match="Unknown model 'vae'"):
+        compared_model("vae")

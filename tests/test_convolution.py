@@ -8,6 +8,7 @@ drawn from fixed seeds, in float64 so that only the order of the additions diffe
 from __future__ import annotations
 
 import doctest
+import math
 import random
 
 import pytest
@@ -21,9 +22,12 @@ from aecourse.ops.convolution import (
     conv2d_matrix,
     conv_output_size,
     conv_transpose2d,
+    conv_transpose2d_by_zero_insertion,
+    insert_zeros,
     max_pool2d_with_switches,
     max_unpool2d,
     phase_means,
+    switch_entropy,
     transposed_output_size,
 )
 
@@ -834,3 +838,145 @@ def test_phase_means_rejects_bad_arguments():
         phase_means(torch.ones(4, 4), 0)
     with pytest.raises(ValueError, match="do not fit"):
         phase_means(torch.ones(4, 2), 3)
+
+
+# --- the zero-insertion view ---------------------------------------------------------------------
+
+
+def test_insert_zeros_by_hand():
+    assert insert_zeros(torch.tensor([[1, 2], [5, 9]]), 2).tolist() == [
+        [1, 0, 2],
+        [0, 0, 0],
+        [5, 0, 9],
+    ]
+    assert insert_zeros(torch.ones(1, 2, 2, 3), (1, 3)).shape == (
+        1,
+        2,
+        2,
+        7,
+    )
+    assert torch.equal(
+        insert_zeros(torch.arange(6.0).view(2, 3), 1),
+        torch.arange(6.0).view(2, 3),
+    )
+
+
+def test_zero_insertion_worked_examples():
+    # the stamp example (k = s = 2) and the matrix example (k = 3, s = 1, overlapping stamps)
+    assert conv_transpose2d_by_zero_insertion(
+        torch.tensor([[1.0, 2], [5, 9]]),
+        torch.tensor([[3.0, 4], [1, 1]]),
+        2,
+    ).tolist() == [
+        [3, 4, 6, 8],
+        [1, 1, 2, 2],
+        [15, 20, 27, 36],
+        [5, 5, 9, 9],
+    ]
+    y = torch.tensor([[1.0, 0], [2, 1]])
+    assert (
+        conv_transpose2d_by_zero_insertion(
+            y, torch.tensor(KERNEL_3X3, dtype=torch.float32)
+        ).tolist()
+        == CT_RESULT
+    )
+
+
+@pytest.mark.parametrize(
+    "c", transposed_configs(40, seed=11), ids=config_id
+)
+def test_zero_insertion_matches_torch_and_the_stamps(c):
+    g = torch.Generator().manual_seed(c["seed"])
+    x = torch.randn(
+        c["n"],
+        c["c_in"],
+        c["h"],
+        c["w"],
+        generator=g,
+        dtype=torch.float64,
+    )
+    weight = torch.randn(
+        c["c_in"],
+        c["c_out"],
+        c["kh"],
+        c["kw"],
+        generator=g,
+        dtype=torch.float64,
+    )
+    args = dict(
+        stride=c["stride"],
+        padding=c["padding"],
+        output_padding=c["output_padding"],
+    )
+    ours = conv_transpose2d_by_zero_insertion(x, weight, **args)
+    torch.testing.assert_close(
+        ours, F.conv_transpose2d(x, weight, **args), **TIGHT
+    )
+    torch.testing.assert_close(
+        ours, conv_transpose2d(x, weight, **args), **TIGHT
+    )
+
+
+def test_zero_insertion_rejects_what_the_stamps_reject():
+    with pytest.raises(ValueError, match="weight must be"):
+        conv_transpose2d_by_zero_insertion(
+            torch.zeros(1, 2, 3, 3), torch.zeros(3, 1, 2, 2)
+        )
+    with pytest.raises(
+        ValueError, match="output_padding must be smaller than stride"
+    ):
+        conv_transpose2d_by_zero_insertion(
+            torch.zeros(3, 3),
+            torch.zeros(2, 2),
+            stride=2,
+            output_padding=2,
+        )
+    with pytest.raises(ValueError, match="crops away the whole output"):
+        conv_transpose2d_by_zero_insertion(
+            torch.zeros(1, 1), torch.zeros(1, 1), padding=1
+        )
+    with pytest.raises(ValueError, match="stride must be at least 1"):
+        insert_zeros(torch.zeros(2, 2), 0)
+
+
+# --- how much the switches carry -----------------------------------------------------------------
+
+
+def test_switch_entropy_by_hand():
+    # 4 images, one 4 × 4 plane, 2 × 2 windows: window 0 always picks position 0, window 1 picks
+    # positions 0, 1, 2, 3 once each (2 bits), window 2 picks 0, 0, 3, 3 (1 bit), window 3 always 3.
+    planes = torch.zeros(4, 4, 4)
+    for n, (a, b) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        planes[n, a, 2 + b] = 1  # window (0, 1)
+        planes[n, 2 + int(n >= 2), int(n >= 2)] = 1  # window (1, 0)
+        planes[n, 3, 3] = 1  # window (1, 1)
+    _, switches = max_pool2d_with_switches(planes[:, None], 2)
+    assert switch_entropy(switches, width=4) == pytest.approx(
+        0 + 2 + 1 + 0
+    )
+
+
+def test_switch_entropy_bounds():
+    g = torch.Generator().manual_seed(0)
+    _, flat = max_pool2d_with_switches(torch.zeros(10, 3, 6, 6), 2)
+    assert switch_entropy(flat, 6) == 0.0  # ties: always position 0
+    _, noise = F.max_pool2d(
+        torch.rand(4000, 2, 6, 6, generator=g), 2, return_indices=True
+    )
+    bits = switch_entropy(noise, 6)
+    assert bits <= 2 * 9 * 2 and bits == pytest.approx(36, abs=0.1)
+    _, wide = F.max_pool2d(
+        torch.rand(4000, 1, 6, 6, generator=g), 3, return_indices=True
+    )
+    assert switch_entropy(wide, 6, p=3) == pytest.approx(
+        4 * math.log2(9), abs=0.1
+    )
+
+
+def test_switch_entropy_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="switches"):
+        switch_entropy(torch.zeros(2, 2, 2), 4)
+    with pytest.raises(ValueError, match=r"\(N, \.\.\., h, w\)"):
+        switch_entropy(torch.zeros(2, 2, dtype=torch.int64), 4)
+    with pytest.raises(ValueError, match="width"):
+        switch_entropy(torch.zeros(2, 2, 2, dtype=torch.int64), 0)

@@ -20,6 +20,11 @@ Parameter counts with the defaults ``channels=(16, 32), code_channels=4`` (see :
 encoder 4 932; decoders 8 625 (transposed), 4 929 (unpool), 4 929 (resize); whole autoencoders 13 557,
 9 861 and 9 861. The transposed decoder has more because its kernels are 4×4 (16 weights) rather than
 3×3 (9). The autoencoder of the structure chapter, ``Autoencoder([784, 256, 32])``, has 419 120.
+
+``ConvEncoder(downsample="stride")`` shrinks the image with stride-2 convolutions instead of pooling (same
+parameters, no switches). :func:`compared_model` builds the five autoencoders the chapter trains side by
+side (:data:`COMPARED`): the three decoders, ``"strided"`` (that encoder with the transposed decoder,
+13 557 parameters) and ``"dense"``, ``Autoencoder([784, 256, 196])`` with the same code size (503 252).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 from torch import nn
 
 from aecourse._args import integer
-from aecourse.models.autoencoder import count_parameters
+from aecourse.models.autoencoder import Autoencoder, count_parameters
 
 DECODERS = ("transposed", "unpool", "resize")
 IMAGE_SHAPE = (1, 28, 28)
@@ -84,7 +89,9 @@ class ConvEncoder(nn.Module):
 
     channels: (c₁, c₂) feature maps after the first and second stage. code_channels: l, the code's maps
     (no activation on them). return_switches: also return where each pooling took its maxima, as the
-    ``"unpool"`` decoder needs.
+    ``"unpool"`` decoder needs. downsample: ``"pool"`` (the default, as above) or ``"stride"``: each
+    stage is a 3×3 convolution with stride 2 and padding 1, then a ReLU, with no pooling (same
+    parameters, same sizes, no switches; return_switches must then be False).
     Input (N, 1, 28, 28) -> code (N, l, 7, 7); with return_switches, (code, [s₁, s₂]) with the switches
     s₁: (N, c₁, 14, 14) and s₂: (N, c₂, 7, 7), flat indices into each plane before its pooling.
     """
@@ -94,23 +101,39 @@ class ConvEncoder(nn.Module):
         channels=(16, 32),
         code_channels: int = 4,
         return_switches: bool = False,
+        downsample: str = "pool",
     ):
         super().__init__()
+        if downsample not in ("pool", "stride"):
+            raise ValueError(
+                f"downsample must be 'pool' or 'stride', got {downsample!r}."
+            )
+        if downsample == "stride" and return_switches:
+            raise ValueError(
+                "An encoder that downsamples with strided convolutions has no pooling, "
+                "so no switches to return: use downsample='pool' with the 'unpool' decoder."
+            )
+        self.downsample = downsample
         self.channels = check_channels(channels)
         self.code_channels = integer(
             "code_channels", code_channels, low=1
         )
         self.return_switches = bool(return_switches)
         c1, c2 = self.channels
-        # 28×28, keeps the size
-        self.conv1 = nn.Conv2d(1, c1, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(c1, c2, kernel_size=3, padding=1)  # 14×14
+        stride = 2 if downsample == "stride" else 1
+        # 28×28, keeps the size (or 28 -> 14 with stride 2)
+        self.conv1 = nn.Conv2d(1, c1, 3, stride=stride, padding=1)
+        # 14×14 (or 14 -> 7)
+        self.conv2 = nn.Conv2d(c1, c2, 3, stride=stride, padding=1)
         # halves, recording the switches
         self.pool = nn.MaxPool2d(2, return_indices=True)
         # 7×7: c₂ maps -> l maps
         self.code = nn.Conv2d(c2, self.code_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor):
+        if self.downsample == "stride":
+            h = torch.relu(self.conv1(check_images(x)))  # (N, c₁, 14, 14)
+            return self.code(torch.relu(self.conv2(h)))  # (N, l, 7, 7)
         # (N, c₁, 14, 14)
         h, s1 = self.pool(torch.relu(self.conv1(check_images(x))))
         h, s2 = self.pool(torch.relu(self.conv2(h)))  # (N, c₂, 7, 7)
@@ -276,6 +299,7 @@ class ConvAutoencoder(nn.Module):
     """x̂ = 𝓓(𝓔(x)) for 28×28 grey images, with a ConvEncoder and the decoder named by ``decoder``.
 
     decoder: "transposed", "unpool" or "resize". channels: the encoder's (c₁, c₂). code_channels: l.
+    downsample: the encoder's, "pool" or "stride" (see :class:`ConvEncoder`; not with "unpool").
     forward: (N, 1, 28, 28) -> x̂ (N, 1, 28, 28) in [0, 1]; encode: (N, 1, 28, 28) -> Z (N, l, 7, 7).
     With "unpool", forward hands the encoder's switches to the decoder; decode(z) alone then needs them
     too: decode(z, switches). Raises ValueError for an unknown decoder name or input not (N, 1, 28, 28).
@@ -286,11 +310,15 @@ class ConvAutoencoder(nn.Module):
         decoder: str = "transposed",
         channels=(16, 32),
         code_channels: int = 4,
+        downsample: str = "pool",
     ):
         super().__init__()
         self.decoder_name = _decoder_name(decoder)
         self.encoder = ConvEncoder(
-            channels, code_channels, return_switches=(decoder == "unpool")
+            channels,
+            code_channels,
+            return_switches=(decoder == "unpool"),
+            downsample=downsample,
         )
         self.decoder = make_decoder(decoder, channels, code_channels)
 
@@ -324,3 +352,31 @@ def parameter_counts(
         )
         for name in DECODERS
     }
+
+
+COMPARED = (*DECODERS, "strided", "dense")
+
+
+def compared_model(
+    name: str, channels=(16, 32), code_channels: int = 4
+) -> nn.Module:
+    """The autoencoders the convolution chapter trains side by side, all with l·49 code numbers.
+
+    name: one of DECODERS, a ConvAutoencoder with that decoder; "strided", ConvAutoencoder("transposed",
+    downsample="stride"), whose encoder halves the size with strided convolutions instead of pooling;
+    "dense", the fully connected Autoencoder([784, 256, l·49]) of the structure chapter with the same
+    code size, which sees the image as a list of 784 numbers. Each maps (N, 1, 28, 28) -> (N, 1, 28, 28)
+    in [0, 1]. Raises ValueError for another name.
+    """
+    if name == "strided":
+        return ConvAutoencoder(
+            "transposed", channels, code_channels, downsample="stride"
+        )
+    if name == "dense":
+        code = integer("code_channels", code_channels, low=1)
+        return Autoencoder([784, 256, code * CODE_SIZE * CODE_SIZE])
+    if name not in DECODERS:
+        raise ValueError(
+            f"Unknown model {name!r}: expected one of {list(COMPARED)}."
+        )
+    return ConvAutoencoder(name, channels, code_channels)

@@ -7,12 +7,15 @@ doing it from nothing and checks each against PyTorch:
 - :func:`max_pool2d_with_switches` remembers where each maximum was, and :func:`max_unpool2d` puts the
   values back there, zeros elsewhere (Zeiler & Fergus' "switches", PyTorch's ``MaxUnpool2d``);
 - :func:`conv_transpose2d` lets each input pixel stamp the kernel, scaled by its value, onto a larger
-  output: PyTorch's ``conv_transpose2d``.
+  output: PyTorch's ``conv_transpose2d``; :func:`conv_transpose2d_by_zero_insertion` computes the same
+  as an ordinary convolution of the input spread out with zeros (:func:`insert_zeros`), with the kernel
+  flipped: the "fractionally-strided" view.
 
 :func:`conv2d_matrix` shows where the name "transposed" comes from: a convolution is a multiplication by
 a sparse matrix C, and multiplying by Cᵀ is the transposed convolution. :func:`transposed_output_size`
 (and :func:`conv_output_size` for the convolution it undoes) give the sizes without running anything.
-:func:`phase_means` measures the checkerboard that uneven stamps leave behind.
+:func:`phase_means` measures the checkerboard that uneven stamps leave behind, and :func:`switch_entropy`
+how many bits max-pooling switches carry on real images.
 
 These are the readable versions, with loops where the loop is the idea; the chapter's models use
 ``torch.nn``. Everything works on the last two dimensions (rows, columns) of a tensor.
@@ -21,6 +24,7 @@ These are the readable versions, with loops where the loop is the idea; the chap
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from aecourse._args import indices, integer
 
@@ -116,6 +120,41 @@ def conv_output_size(
 # --- transposed convolution ----------------------------------------------------------------------
 
 
+def _transposed_setting(x, weight, stride, padding, output_padding):
+    """Check a transposed convolution's arguments (x: (N, C_in, H, W), weight: (C_in, C_out, kH, kW))
+    and return the pairs (stride, padding, output_padding) and the output size (H_out, W_out)."""
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(
+            f"Expected x (N, C_in, H, W) with weight (C_in, C_out, kH, kW), or x (H, W) with "
+            f"weight (kH, kW); got x {tuple(x.shape)} and weight {tuple(weight.shape)}."
+        )
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(
+            f"x has C_in = {x.shape[1]} channels but weight has {weight.shape[0]}: weight must be "
+            f"(C_in, C_out, kH, kW), as for torch's conv_transpose2d."
+        )
+    (sh, sw), (ph, pw), (oph, opw) = (
+        _pair(stride, "stride", 1),
+        _pair(padding, "padding", 0),
+        _pair(output_padding, "output_padding", 0),
+    )
+    if oph >= sh or opw >= sw:
+        raise ValueError(
+            f"output_padding must be smaller than stride, got output_padding = {output_padding!r} "
+            f"and stride = {stride!r}."
+        )
+    (h, w), (kh, kw) = x.shape[-2:], weight.shape[-2:]
+    h_out, w_out = (
+        (h - 1) * sh - 2 * ph + kh + oph,
+        (w - 1) * sw - 2 * pw + kw + opw,
+    )
+    if h_out < 1 or w_out < 1:
+        raise ValueError(
+            f"padding = {padding!r} crops away the whole output: it would be {h_out} × {w_out}."
+        )
+    return (sh, sw), (ph, pw), (oph, opw), (h_out, w_out)
+
+
 def conv_transpose2d(
     x, weight, stride=1, padding=0, output_padding=0
 ) -> torch.Tensor:
@@ -145,36 +184,11 @@ def conv_transpose2d(
             padding,
             output_padding,
         )[0, 0]
-    if x.ndim != 4 or weight.ndim != 4:
-        raise ValueError(
-            f"Expected x (N, C_in, H, W) with weight (C_in, C_out, kH, kW), or x (H, W) with "
-            f"weight (kH, kW); got x {tuple(x.shape)} and weight {tuple(weight.shape)}."
-        )
-    if x.shape[1] != weight.shape[0]:
-        raise ValueError(
-            f"x has C_in = {x.shape[1]} channels but weight has {weight.shape[0]}: weight must be "
-            f"(C_in, C_out, kH, kW), as for torch's conv_transpose2d."
-        )
-    (sh, sw), (ph, pw), (oph, opw) = (
-        _pair(stride, "stride", 1),
-        _pair(padding, "padding", 0),
-        _pair(output_padding, "output_padding", 0),
+    (sh, sw), (ph, pw), (oph, opw), (h_out, w_out) = _transposed_setting(
+        x, weight, stride, padding, output_padding
     )
-    if oph >= sh or opw >= sw:
-        raise ValueError(
-            f"output_padding must be smaller than stride, got output_padding = {output_padding!r} "
-            f"and stride = {stride!r}."
-        )
     n, _, h, w = x.shape
     c_out, kh, kw = weight.shape[1:]
-    h_out, w_out = (
-        (h - 1) * sh - 2 * ph + kh + oph,
-        (w - 1) * sw - 2 * pw + kw + opw,
-    )
-    if h_out < 1 or w_out < 1:
-        raise ValueError(
-            f"padding = {padding!r} crops away the whole output: it would be {h_out} × {w_out}."
-        )
 
     dtype = torch.result_type(x, weight)
     x, weight = x.to(dtype), weight.to(device=x.device, dtype=dtype)
@@ -197,6 +211,71 @@ def conv_transpose2d(
                 stamp
             )
     return full[:, :, ph : ph + h_out, pw : pw + w_out]
+
+
+def insert_zeros(x, stride) -> torch.Tensor:
+    """Put s − 1 zeros between neighbouring pixels: the input of the zero-insertion view.
+
+    x: (..., H, W)  ->  (..., (H − 1)·s_H + 1, (W − 1)·s_W + 1), x[..., i, j] at (i·s_H, j·s_W), zeros
+    elsewhere. stride: an int or a pair (rows, columns).
+
+    >>> insert_zeros([[1, 2], [5, 9]], 2).tolist()
+    [[1, 0, 2], [0, 0, 0], [5, 0, 9]]
+
+    Raises ValueError if x has fewer than 2 dimensions or the stride is below 1.
+    """
+    x = _check_planes(x, "x")
+    sh, sw = _pair(stride, "stride", 1)
+    h, w = x.shape[-2:]
+    out = x.new_zeros(*x.shape[:-2], (h - 1) * sh + 1, (w - 1) * sw + 1)
+    out[..., ::sh, ::sw] = x
+    return out
+
+
+def conv_transpose2d_by_zero_insertion(
+    x, weight, stride=1, padding=0, output_padding=0
+) -> torch.Tensor:
+    """The transposed convolution as an ordinary convolution: the "fractionally-strided" view.
+
+    Same arguments, shapes and result as :func:`conv_transpose2d`: x (N, C_in, H, W) or (H, W),
+    weight (C_in, C_out, kH, kW) or (kH, kW). Three steps (Dumoulin & Visin 2016):
+
+    1. insert s − 1 zeros between neighbouring inputs (:func:`insert_zeros`);
+    2. pad with k − 1 − p zeros on each side, plus output_padding more at the far end (where
+       k − 1 − p is negative, crop instead);
+    3. convolve (stride 1, a cross-correlation as in ``F.conv2d``) with the kernel flipped in both
+       directions and its input and output channels swapped.
+
+    The stride of the transposed convolution has become zeros between the inputs: a convolution that
+    moves 1/s of an input pixel per output pixel, hence "fractionally strided".
+
+    >>> conv_transpose2d_by_zero_insertion([[1, 2], [5, 9]], [[3, 4], [1, 1]], 2).tolist()
+    [[3, 4, 6, 8], [1, 1, 2, 2], [15, 20, 27, 36], [5, 5, 9, 9]]
+
+    Raises ValueError as :func:`conv_transpose2d` does.
+    """
+    x, weight = torch.as_tensor(x), torch.as_tensor(weight)
+    if x.ndim == weight.ndim == 2:
+        return conv_transpose2d_by_zero_insertion(
+            x[None, None],
+            weight[None, None],
+            stride,
+            padding,
+            output_padding,
+        )[0, 0]
+    (sh, sw), (ph, pw), (oph, opw), _ = _transposed_setting(
+        x, weight, stride, padding, output_padding
+    )
+    dtype = torch.result_type(x, weight)
+    x, weight = x.to(dtype), weight.to(device=x.device, dtype=dtype)
+    kh, kw = weight.shape[-2:]
+    spread = insert_zeros(x, (sh, sw))  # (N, C_in, (H − 1)·s + 1, ...)
+    # F.pad takes (left, right, top, bottom); a negative amount crops
+    top, left = kh - 1 - ph, kw - 1 - pw
+    padded = F.pad(spread, (left, left + opw, top, top + oph))
+    # (C_in, C_out, kH, kW) -> flipped, (C_out, C_in, kH, kW) as conv2d wants
+    flipped = weight.flip(-2, -1).transpose(0, 1)
+    return F.conv2d(padded, flipped)
 
 
 def conv2d_matrix(kernel, input_shape) -> torch.Tensor:
@@ -350,6 +429,43 @@ def max_unpool2d(x, switches, output_size) -> torch.Tensor:
     # Along each flattened plane, value k goes to position switches[k]: a scatter, the inverse of gather.
     out.scatter_(-1, switches.flatten(-2).long(), x.flatten(-2))
     return out.reshape(*x.shape[:-2], out_h, out_w)
+
+
+def switch_entropy(switches, width: int, p: int = 2) -> float:
+    """Bits that max-pooling switches carry per image, measured: the empirical entropy of each window's
+    switch position over a set of images, summed over windows.
+
+    switches: (N, ..., h, w) int64 flat indices row·W + column into planes of width ``width`` = W, from
+    p×p max pooling (:func:`max_pool2d_with_switches`, ``F.max_pool2d(..., return_indices=True)``); N
+    images. Each switch is reduced to its position in its window, 0 to p² − 1 in reading order; for
+    each window (every entry of the trailing dimensions) the entropy −Σ f log₂ f of that position's
+    frequencies f over the N images is computed, and the entropies of all windows are added. The result
+    lies between 0 (every window always picks the same position, as a flat background does: ties go to
+    position 0) and windows × log₂(p²), the bound reached only if all p² positions are equally likely.
+    Dependence between windows is ignored, so this still over-counts what the switches carry jointly.
+
+    >>> switch_entropy(torch.tensor([[[[0]]], [[[1]]]]), width=2)   # one window, 2 positions, 50/50
+    1.0
+
+    Raises ValueError if switches are not integers, have fewer than 3 dimensions or width or p are not
+    positive ints.
+    """
+    switches = torch.as_tensor(switches)
+    indices("switches", switches)
+    integer("width", width, low=1)
+    integer("p", p, low=1)
+    if switches.ndim < 3:
+        raise ValueError(
+            f"switches must be (N, ..., h, w): one set of windows per image, got shape "
+            f"{tuple(switches.shape)}."
+        )
+    row, col = switches // width, switches % width
+    position = (row % p) * p + col % p  # (N, ..., h, w), 0 .. p² − 1
+    counts = F.one_hot(position.flatten(1).long(), p * p).sum(
+        0
+    )  # (windows, p²)
+    f = counts.double() / switches.shape[0]
+    return float(-(f * torch.log2(f.clamp_min(1e-300))).sum())
 
 
 # --- checkerboard artifacts ----------------------------------------------------------------------
