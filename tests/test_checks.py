@@ -256,6 +256,14 @@ def test_close_verbs_agree_with_a_plural_name(capsys):
     assert "the loss has shape (3,), expected (2,)" in verdict(capsys)
 
 
+def test_counts_in_messages_agree_with_their_number():
+    from aecourse.checks._verdict import _count
+
+    assert _count(1, "token") == "1 token"
+    assert _count(0, "token") == "0 tokens"
+    assert _count(3, "hidden layer") == "3 hidden layers"
+
+
 def test_min_code_bits(capsys):
     assert_right(
         checks.check_min_code_bits, lambda n: (n - 1).bit_length(), capsys
@@ -495,7 +503,7 @@ def test_mask(capsys):
         checks.check_mask,
         lambda x, nu: x * (torch.rand_like(x) >= nu / 2),
         capsys,
-        "with ν = 1.0 a fraction 0.500 of the entries is 0, expected 1.0",
+        "with ν = 1.0, a fraction 0.500 of the entries is 0, expected 1.0",
     )
 
 

@@ -104,3 +104,8 @@ def _shape_or_type(answer) -> str:
         if isinstance(answer, torch.Tensor)
         else type(answer).__name__
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 token', '3 tokens': a count with its noun in the right number, for a message."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -61,7 +61,7 @@ def check_conv_transpose2d(fn: Callable) -> bool:
         if answer.shape != expected.shape:
             return _verdict(
                 False,
-                f"{where} the output has shape {tuple(answer.shape)}, expected "
+                f"{where}, the output has shape {tuple(answer.shape)}, expected "
                 f"{tuple(expected.shape)} = ((H − 1)·s + kH, (W − 1)·s + kW).",
             )
         if not torch.allclose(
@@ -73,13 +73,13 @@ def check_conv_transpose2d(fn: Callable) -> bool:
             ):
                 return _verdict(
                     False,
-                    f"{where} your stamps overwrite each other: where they overlap they "
+                    f"{where}, your stamps overwrite each other: where they overlap they "
                     "must add up (+=).",
                 )
             err = (answer.double() - expected).abs().max().item()
             return _verdict(
                 False,
-                f"{where} the output differs from torch's conv_transpose2d by up to "
+                f"{where}, the output differs from torch's conv_transpose2d by up to "
                 f"{err:.3g}.",
             )
     return _verdict(
@@ -114,7 +114,7 @@ def check_max_unpool2d(fn: Callable) -> bool:
         if answer.shape != expected.shape:
             return _verdict(
                 False,
-                f"{where} the output has shape {tuple(answer.shape)}, expected {(h, w)}: "
+                f"{where}, the output has shape {tuple(answer.shape)}, expected {(h, w)}: "
                 "use output_size, pooling dropped the rows and columns that did not fill a "
                 "window.",
             )
@@ -124,13 +124,13 @@ def check_max_unpool2d(fn: Callable) -> bool:
         if nonzero > pooled.numel():
             return _verdict(
                 False,
-                f"{where} {nonzero} entries are non-zero, but only {pooled.numel()} "
+                f"{where}, {nonzero} entries are non-zero, but only {pooled.numel()} "
                 "values were pooled: put each value only where its maximum was (its switch) and "
                 "zeros elsewhere.",
             )
         return _verdict(
             False,
-            f"{where} the values are not at their switches: switch k means row k // W, "
+            f"{where}, the values are not at their switches: switch k means row k // W, "
             "column k % W of the output.",
         )
     return _verdict(

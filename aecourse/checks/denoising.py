@@ -86,7 +86,7 @@ def _check_mask(fn: Callable) -> bool:
             )
             return _verdict(
                 False,
-                f"with ν = {nu} a fraction {rate:.3f} of the entries is 0, expected "
+                f"with ν = {nu}, a fraction {rate:.3f} of the entries is 0, expected "
                 f"{nu}{flipped}.",
             )
     return _verdict(

@@ -7,7 +7,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from aecourse.checks._verdict import _call, _known_slip, _seeded, _verdict
+from aecourse.checks._verdict import (
+    _call,
+    _count,
+    _known_slip,
+    _seeded,
+    _verdict,
+)
 from aecourse.data.translation import EOS_INDEX, PAD_INDEX, SOS_INDEX
 
 
@@ -202,7 +208,7 @@ def check_greedy_decode(fn: Callable) -> bool:
     if answer.shape[1] > max_len:
         return _verdict(
             False,
-            f"your rows have {answer.shape[1]} tokens: stop after at most max_len = "
+            f"your rows have {_count(answer.shape[1], 'token')}: stop after at most max_len = "
             f"{max_len}.",
         )
 
@@ -252,7 +258,7 @@ def check_greedy_decode(fn: Callable) -> bool:
     if j == len(got[i]):
         return _verdict(
             False,
-            f"sentence {i} stops after {j} tokens, before its <eos>: keep decoding each "
+            f"sentence {i} stops after {_count(j, 'token')}, before its <eos>: keep decoding each "
             "sentence until it writes <eos> (or max_len tokens).",
         )
     return _verdict(

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from aecourse.checks._verdict import (
     _call,
+    _count,
     _seeded,
     _shape_or_type,
     _verdict,
@@ -74,8 +75,8 @@ def check_greedy_pretraining(fn: Callable) -> bool:
     if len(calls) != net.depth:
         return _verdict(
             False,
-            f"train_module was called {len(calls)} times; the net has {net.depth} hidden "
-            "layers: train one greedy module per layer.",
+            f"train_module was called {_count(len(calls), 'time')}; the net has "
+            f"{_count(net.depth, 'hidden layer')}: train one greedy module per layer.",
         )
     flat = x.flatten(1)
     random_h = flat
