@@ -25,6 +25,7 @@ from aecourse.ops.corruptions import (
     mask,
     median_filter,
     psnr,
+    psnr_of_set,
     salt_and_pepper,
 )
 
@@ -334,6 +335,55 @@ def test_psnr_of_an_exact_reconstruction_is_infinite():
     assert not got.isnan().any()
 
 
+def test_psnr_of_set_by_hand():
+    x = torch.zeros(3, 4, dtype=torch.float64)
+    x_hat = torch.tensor(
+        [
+            [0.1, 0.1, 0.1, 0.1],  # MSE 0.01
+            [0.1, -0.1, 0.2, 0.0],  # MSE 0.015
+            [0.0, 0.0, 0.0, 0.0],  # untouched: MSE 0, PSNR +inf
+        ],
+        dtype=torch.float64,
+    )
+    got = psnr_of_set(x_hat, x)
+    assert got.shape == ()
+    # mean MSE (0.01 + 0.015 + 0) / 3
+    assert got.item() == pytest.approx(10 * math.log10(3 / 0.025))
+    # the mean of the per-image values is +inf: that is what it avoids
+    assert psnr(x_hat, x).mean().item() == math.inf
+    # never above the mean of per-image values (log is concave)
+    assert psnr_of_set(x_hat[:2], x[:2]) < psnr(x_hat[:2], x[:2]).mean()
+    torch.testing.assert_close(
+        psnr_of_set(255 * x_hat, 255 * x, max_value=255), got
+    )
+
+
+def test_psnr_of_set_of_masked_digits_with_untouched_images_is_finite():
+    g = gen(16)
+    x = torch.zeros(50, 1, 28, 28)
+    x[:, :, 10:14, 12:15] = torch.rand(50, 1, 4, 3, generator=g) + 0.1
+    noisy = mask(x, 0.05, generator=g)
+    untouched = (noisy == x).flatten(1).all(1)
+    assert untouched.any() and not untouched.all()
+    got = psnr_of_set(noisy, x).item()
+    assert math.isfinite(got)
+    # 10·log10(1 / mean MSE), by hand with numpy
+    a, b = noisy.double().numpy(), x.double().numpy()
+    mse = np.mean([np.mean((a[i] - b[i]) ** 2) for i in range(len(a))])
+    assert got == pytest.approx(10 * np.log10(1 / mse), rel=1e-5)
+
+
+def test_psnr_of_set_rejects_bad_arguments():
+    with pytest.raises(
+        ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"
+    ):
+        psnr_of_set(torch.rand(2, 3), torch.rand(2, 4))
+    with pytest.raises(
+        ValueError, match=r"max_value must be a positive number .* got -1"
+    ):
+        psnr_of_set(torch.rand(2, 3), torch.rand(2, 3), max_value=-1)
+
+
 def test_psnr_rejects_bad_arguments():
     with pytest.raises(
         ValueError, match=r"same shape, got \(2, 3\) and \(2, 4\)"
@@ -427,9 +477,9 @@ def test_filters_reject_bad_arguments():
 def check_best(x_noisy, x_clean, **grid):
     name, params, denoised = best_classical(x_noisy, x_clean, **grid)
     scores = {
-        (n, tuple(p.items())): psnr(FILTERS[n](x_noisy, **p), x_clean)
-        .mean()
-        .item()
+        (n, tuple(p.items())): psnr_of_set(
+            FILTERS[n](x_noisy, **p), x_clean
+        ).item()
         for n, p in classical_candidates(**grid)
     }
     assert scores[(name, tuple(params.items()))] == max(scores.values())

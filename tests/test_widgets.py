@@ -305,8 +305,8 @@ def clean_images(n=5):
     )
 
 
-def test_denoise_at_uses_the_seeded_corruption_and_reports_mean_psnr():
-    from aecourse.ops.corruptions import mask, psnr
+def test_denoise_at_uses_the_seeded_corruption_and_reports_the_psnr_of_the_set():
+    from aecourse.ops.corruptions import mask, psnr_of_set
 
     x = clean_images()
     noisy, restored, p_noisy, p_restored = widgets.denoise_at(
@@ -316,8 +316,8 @@ def test_denoise_at_uses_the_seeded_corruption_and_reports_mean_psnr():
         noisy, mask(x, 0.5, generator=torch.Generator().manual_seed(3))
     )
     assert torch.equal(restored, noisy / 2)
-    assert p_noisy == pytest.approx(psnr(noisy, x).mean().item())
-    assert p_restored == pytest.approx(psnr(noisy / 2, x).mean().item())
+    assert p_noisy == pytest.approx(psnr_of_set(noisy, x).item())
+    assert p_restored == pytest.approx(psnr_of_set(noisy / 2, x).item())
     again = widgets.denoise_at(Halve(), x, "mask", 0.5, seed=3)
     assert torch.equal(again[0], noisy)
 

@@ -8,7 +8,7 @@ x. The denoising chapter uses three corruptions, each with one level:
 - :func:`salt_and_pepper`: each entry with probability ν replaced by 0 or 1, equally often;
 
 and :func:`corrupt` picks one by name. :func:`psnr` measures how close a denoised image is to the clean
-one, and :func:`median_filter` and :func:`gaussian_filter` are the classical denoisers an autoencoder has
+one and :func:`psnr_of_set` how close a set of them is, and :func:`median_filter` and :func:`gaussian_filter` are the classical denoisers an autoencoder has
 to beat; :func:`best_classical` tunes them on validation images so the comparison is fair to them.
 
 Images are float tensors in [0, 1], (N, ...) for the corruptions and (N, C, H, W) (or any (..., H, W))
@@ -172,22 +172,10 @@ def corrupt(
 # --- measuring -----------------------------------------------------------------------------------
 
 
-def psnr(
-    x_hat: torch.Tensor, x: torch.Tensor, max_value: float = 1.0
+def _mse_per_image(
+    x_hat: torch.Tensor, x: torch.Tensor, max_value: float
 ) -> torch.Tensor:
-    """Peak signal-to-noise ratio of each image in decibels: 10·log10(max_value² / MSE).
-
-    x_hat, x: (N, ...) of the same shape  ->  (N,). MSE is the mean of (x̂ − x)² over all entries of one
-    image, as scikit-image's ``peak_signal_noise_ratio`` computes it with ``data_range=max_value``
-    (max_value = 1 for images in [0, 1], 255 for 8-bit pixels). Higher is better; +10 dB is a tenfold
-    smaller MSE. An image reconstructed exactly has MSE 0 and PSNR +inf.
-
-    To summarise a test set, report the mean of these per-image values (the convention here, and the one
-    :func:`best_classical` ranks by); that is not the PSNR of the mean MSE, which weights the worst images
-    more. A mean over images that includes an
-    exact reconstruction is +inf, so say so rather than average it away.
-    Raises ValueError for shapes that differ, non-float tensors or a max_value that is not positive.
-    """
+    """(N,): the mean of (x̂ − x)² over all entries of each image, after checking the arguments."""
     _check_images(x_hat, "x_hat"), _check_images(x, "x")
     if x_hat.shape != x.shape:
         raise ValueError(
@@ -201,8 +189,42 @@ def psnr(
         raise ValueError(
             f"max_value must be a positive number (1 for images in [0, 1]), got {max_value!r}."
         )
-    mse = (x_hat - x).pow(2).reshape(len(x), -1).mean(1)
+    return (x_hat - x).pow(2).reshape(len(x), -1).mean(1)
+
+
+def psnr(
+    x_hat: torch.Tensor, x: torch.Tensor, max_value: float = 1.0
+) -> torch.Tensor:
+    """Peak signal-to-noise ratio of each image in decibels: 10·log10(max_value² / MSE).
+
+    x_hat, x: (N, ...) of the same shape  ->  (N,). MSE is the mean of (x̂ − x)² over all entries of one
+    image, as scikit-image's ``peak_signal_noise_ratio`` computes it with ``data_range=max_value``
+    (max_value = 1 for images in [0, 1], 255 for 8-bit pixels). Higher is better; +10 dB is a tenfold
+    smaller MSE. An image reconstructed exactly has MSE 0 and PSNR +inf.
+
+    Do not average these values to summarise a set of images: one image left untouched (at weak noise,
+    a few test digits receive no corruption at all) has PSNR +inf and makes the mean +inf. Use
+    :func:`psnr_of_set`, the PSNR of the mean MSE, which stays finite.
+    Raises ValueError for shapes that differ, non-float tensors or a max_value that is not positive.
+    """
+    mse = _mse_per_image(x_hat, x, max_value)
     # max²/0 = +inf and log10(+inf) = +inf: an exact reconstruction gets +inf without a warning.
+    return 10 * torch.log10(max_value**2 / mse)
+
+
+def psnr_of_set(
+    x_hat: torch.Tensor, x: torch.Tensor, max_value: float = 1.0
+) -> torch.Tensor:
+    """The PSNR of a set of images: 10·log10(max_value² / mean MSE), the MSE of each image averaged
+    over the set first.
+
+    x_hat, x: (N, ...) of the same shape  ->  scalar tensor (dB). This is how the denoising chapter
+    summarises a test set. Unlike the mean of the per-image :func:`psnr`, it is finite whenever some
+    image differs at all: an image reconstructed exactly adds 0 to the mean MSE instead of +inf to a mean
+    of decibels. It is never above that mean (log is concave), and weights the worst images more.
+    Raises ValueError as :func:`psnr` does.
+    """
+    mse = _mse_per_image(x_hat, x, max_value).mean()
     return 10 * torch.log10(max_value**2 / mse)
 
 
@@ -296,7 +318,7 @@ def best_classical(
     sizes=(3, 5, 7),
     sigmas=(0.5, 0.75, 1.0, 1.5, 2.0),
 ) -> tuple[str, dict, torch.Tensor]:
-    """The classical filter that denoises x_noisy best: the highest mean PSNR against x_clean.
+    """The classical filter that denoises x_noisy best: the highest :func:`psnr_of_set` against x_clean.
 
     x_noisy, x_clean: (N, C, H, W), or any (..., H, W) with N images first  ->  (name, params, denoised)
     with name "median" or "gaussian", params {"size": s} or {"sigma": σ}, and denoised = the chosen
@@ -324,7 +346,7 @@ def best_classical(
     best = None
     for name, params in candidates:
         denoised = FILTERS[name](x_noisy, **params)
-        score = psnr(denoised, x_clean).mean().item()
+        score = psnr_of_set(denoised, x_clean).item()
         if (
             best is None or score > best[0]
         ):  # strictly better: ties keep the earlier candidate

@@ -36,7 +36,7 @@ from matplotlib.patches import Rectangle
 
 from aecourse._args import integer, to_numpy
 from aecourse.ops.convolution import _pair, conv_transpose2d
-from aecourse.ops.corruptions import corrupt, psnr
+from aecourse.ops.corruptions import corrupt, psnr_of_set
 from aecourse.teaching.plots import draw_image_rows
 
 HIGHLIGHT = "tab:red"
@@ -366,8 +366,9 @@ def denoise_at(
     model: an autoencoder mapping (n, 1, 28, 28) to the same shape; x: (n, 1, 28, 28) clean images in
     [0, 1]; kind, level: as for :func:`aecourse.ops.corruptions.corrupt`. The noise comes from a CPU
     generator seeded with ``seed``, so every level (and every call) uses the same random numbers.
-    Returns (noisy, restored, psnr_noisy, psnr_restored): the images on x's device and the mean PSNR of
-    each against x in dB.
+    Returns (noisy, restored, psnr_noisy, psnr_restored): the images on x's device and the PSNR of each
+    set against x in dB (:func:`aecourse.ops.corruptions.psnr_of_set`, finite even where an image is
+    left untouched).
     """
     model.eval()
     noisy = corrupt(
@@ -377,8 +378,8 @@ def denoise_at(
     return (
         noisy,
         restored,
-        psnr(noisy, x).mean().item(),
-        psnr(restored, x).mean().item(),
+        psnr_of_set(noisy, x).item(),
+        psnr_of_set(restored, x).item(),
     )
 
 
@@ -425,7 +426,8 @@ def plot_denoising(
 
     model: an autoencoder (n, 1, H, W) -> (n, 1, H, W); x: clean images (N, 1, H, W), the first n are
     shown; kind, levels: the corruption and its levels (ν or σ). Each row is labelled with the level and
-    the mean PSNR of its n images. Returns the Figure (2·len(levels) + 1 rows of n images).
+    the PSNR of its n images as a set (:func:`denoise_at`). Returns the Figure (2·len(levels) + 1
+    rows of n images).
     Raises ValueError for x that is not (N, 1, H, W), no levels, or a bad kind or level.
     """
     x = _denoising_input(x, n)
@@ -449,7 +451,7 @@ def denoising_explorer(
     """An ipywidgets explorer: a noise-level slider, and the clean, corrupted and restored images at that level.
 
     model, x, kind, levels, n, seed: as for :func:`plot_denoising`. Returns an ``ipywidgets.VBox`` of a
-    ``SelectionSlider`` over ``levels`` and an ``Output`` area that shows the three rows (with the mean
+    ``SelectionSlider`` over ``levels`` and an ``Output`` area that shows the three rows (with the
     PSNR of the corrupted and restored images) as a PNG, redrawn off-screen when the slider moves.
     Raises ValueError as :func:`plot_denoising` does.
     """
