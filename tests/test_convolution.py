@@ -157,10 +157,8 @@ def test_padding_crops_each_side_and_output_padding_adds_at_the_end():
     )
 
 
-@pytest.mark.parametrize(
-    "c", transposed_configs(30, seed=3), ids=config_id
-)
-def test_conv_transpose2d_matches_torch(c):
+def transposed_case(c):
+    """The random input, kernel (float64) and keyword arguments of one transposed_configs setting."""
     g = torch.Generator().manual_seed(c["seed"])
     x = torch.randn(
         c["n"],
@@ -183,6 +181,14 @@ def test_conv_transpose2d_matches_torch(c):
         padding=c["padding"],
         output_padding=c["output_padding"],
     )
+    return x, weight, args
+
+
+@pytest.mark.parametrize(
+    "c", transposed_configs(30, seed=3), ids=config_id
+)
+def test_conv_transpose2d_matches_torch(c):
+    x, weight, args = transposed_case(c)
     ours, theirs = (
         conv_transpose2d(x, weight, **args),
         F.conv_transpose2d(x, weight, **args),
@@ -886,28 +892,7 @@ def test_zero_insertion_worked_examples():
     "c", transposed_configs(40, seed=11), ids=config_id
 )
 def test_zero_insertion_matches_torch_and_the_stamps(c):
-    g = torch.Generator().manual_seed(c["seed"])
-    x = torch.randn(
-        c["n"],
-        c["c_in"],
-        c["h"],
-        c["w"],
-        generator=g,
-        dtype=torch.float64,
-    )
-    weight = torch.randn(
-        c["c_in"],
-        c["c_out"],
-        c["kh"],
-        c["kw"],
-        generator=g,
-        dtype=torch.float64,
-    )
-    args = dict(
-        stride=c["stride"],
-        padding=c["padding"],
-        output_padding=c["output_padding"],
-    )
+    x, weight, args = transposed_case(c)
     ours = conv_transpose2d_by_zero_insertion(x, weight, **args)
     torch.testing.assert_close(
         ours, F.conv_transpose2d(x, weight, **args), **TIGHT
