@@ -6,7 +6,8 @@
 - ``ops``: what models are built and trained with: reconstruction losses, convolution and unpooling
   written out by hand, input corruptions, code penalties.
 - ``models``: fully connected and convolutional autoencoders, the n-h-n number system, deep nets
-  pretrained layer by layer, sequence-to-sequence autoencoders, variational autoencoders.
+  pretrained layer by layer, restricted Boltzmann machines, sequence-to-sequence autoencoders,
+  variational autoencoders.
 - ``evaluation``: what codes are good for, and how it is measured: PCA baselines, probes, clustering,
   anomaly detection, retrieval, imputation, inpainting, decoding translations.
 - ``teaching``: the figures the chapters draw (``plots``) and interactive explorers (``widgets``).

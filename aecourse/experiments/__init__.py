@@ -1,6 +1,7 @@
-"""Experiment scripts that regenerate a chapter's tables from the command line.
+"""Experiment scripts: the long runs behind a chapter's tables, run from the command line.
 
-Each module runs a grid of training runs, writes one CSV row per run and offers a ``summarise`` that the
-chapter's notebook calls on those rows: ``python -m aecourse.experiments.pretraining --out results.csv``
-(the pretraining chapter). A notebook runs a small grid itself; the full grid is for a GPU or a long CPU run.
+Each module runs a grid of training runs (``python -m aecourse.experiments.pretraining --help``) and writes
+a stamped results file (:mod:`aecourse.experiments.stamp`): one row per run, with the command, config,
+devices, seconds and a hash of the code that made it. The committed files in ``results/`` are what the
+chapters read and show; a script stopped by its time budget resumes where it stopped.
 """

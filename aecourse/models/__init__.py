@@ -1,3 +1,4 @@
 """The course's models: the fully connected autoencoder (``autoencoder``), convolutional autoencoders
 (``conv_autoencoder``), the n-h-n number system (``number_system``), deep nets pretrained layer by layer
-(``pretraining``), sequence-to-sequence autoencoders (``seq2seq``) and variational autoencoders (``vae``)."""
+(``pretraining``), restricted Boltzmann machines and their stacks (``rbm``), sequence-to-sequence
+autoencoders (``seq2seq``) and variational autoencoders (``vae``)."""
