@@ -150,3 +150,98 @@ def test_autoencoder_trained_on_a_gaussian_cluster_flags_points_from_a_far_clust
         reconstruction_errors(model, test), torch.arange(200) >= 100
     )
     assert auc > 0.9, auc
+
+
+def test_validation_split_by_hand():
+    from aecourse.evaluation.anomaly import validation_split
+
+    x = torch.arange(40.0)[:, None]
+    y = torch.arange(40) % 4  # ten examples of each of four classes
+    fit_x, valid_x, is_anomaly = validation_split(x, y, 2, 18)
+    normal = x[y != 2]
+    assert torch.equal(fit_x, normal[:-18])
+    assert torch.equal(valid_x[:18], normal[-18:])
+    # 18 // 9 = 2 anomalies: the first two examples of class 2
+    assert torch.equal(valid_x[18:], x[y == 2][:2])
+    assert is_anomaly.tolist() == [False] * 18 + [True] * 2
+    with pytest.raises(ValueError, match="n_valid"):
+        validation_split(x, y, 2, 30)
+
+
+def test_pca_errors_agree_with_sklearn_reconstruction():
+    from sklearn.decomposition import PCA
+
+    from aecourse.evaluation.anomaly import pca_errors
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 1, 4, 4, generator=g, dtype=torch.float64)
+    pca = PCA(6).fit(x.reshape(200, -1).numpy())
+    for n in (2, 6):
+        small = PCA(n).fit(x.reshape(200, -1).numpy())
+        rec = small.inverse_transform(
+            small.transform(x.reshape(200, -1).numpy())
+        )
+        expected = ((x.reshape(200, -1).numpy() - rec) ** 2).sum(1)
+        assert np.allclose(
+            pca_errors(pca, x, n).numpy(), expected, atol=1e-8
+        )
+    with pytest.raises(ValueError, match="n_components"):
+        pca_errors(pca, x, 7)
+
+
+def test_train_detector_keeps_the_best_validation_epoch(monkeypatch):
+    from aecourse.evaluation import anomaly as module
+    from aecourse.models.autoencoder import Autoencoder
+
+    torch.manual_seed(0)
+    model = Autoencoder([8, 4])
+    x = torch.rand(64, 8)
+    valid = torch.rand(20, 8)
+    is_anomaly = torch.arange(20) >= 15
+    # made-up validation AUROCs: best after epoch 2
+    fake = iter([0.6, 0.9, 0.7])
+    states = []
+
+    def fake_roc(scores, labels):
+        states.append(
+            {k: v.clone() for k, v in model.state_dict().items()}
+        )
+        return None, None, next(fake)
+
+    monkeypatch.setattr(module, "roc", fake_roc)
+    trained, best, aurocs = module.train_detector(
+        model, x, valid, is_anomaly, 3, progress=False
+    )
+    assert best == 2 and aurocs == [0.6, 0.9, 0.7]
+    for k, v in trained.state_dict().items():
+        assert torch.equal(v, states[1][k])
+    with pytest.raises(ValueError, match="max_epochs"):
+        module.train_detector(model, x, valid, is_anomaly, 0)
+
+
+def test_choose_pca_components_takes_the_best_validation_auroc():
+    from sklearn.decomposition import PCA
+
+    from aecourse.evaluation.anomaly import (
+        choose_pca_components,
+        pca_errors,
+    )
+
+    g = torch.Generator().manual_seed(1)
+    # normal data on a 2-D plane in 6-D; anomalies off it
+    normal = torch.randn(
+        300, 2, generator=g, dtype=torch.float64
+    ) @ torch.randn(2, 6, generator=g, dtype=torch.float64)
+    odd = torch.randn(30, 6, generator=g, dtype=torch.float64)
+    pca = PCA(6).fit(normal[:200].numpy())
+    valid = torch.cat([normal[200:], odd])
+    is_odd = torch.arange(len(valid)) >= 100
+    best, aurocs = choose_pca_components(pca, valid, is_odd, (2, 6))
+    expected = {
+        n: roc_auc_score(
+            is_odd.numpy(), pca_errors(pca, valid, n).numpy()
+        )
+        for n in (2, 6)
+    }
+    assert aurocs == pytest.approx(expected)
+    assert best == 2 and aurocs[2] > 0.99

@@ -916,6 +916,62 @@ def test_gaussian_kl(capsys):
         assert_wrong(checks.check_gaussian_kl, fn, capsys, reason)
 
 
+def test_iwae_estimate(capsys):
+    from aecourse.models.vae import log_mean_exp
+
+    def max_trick(log_w):
+        m = log_w.max(0).values
+        return m + torch.log(torch.exp(log_w - m).mean(0))
+
+    assert_right(checks.check_iwae_estimate, max_trick, capsys)
+    assert_right(
+        checks.check_iwae_estimate, lambda lw: log_mean_exp(lw, 0), capsys
+    )
+    for fn, reason in [
+        (lambda lw: lw.mean(0), "mean of log w is the ELBO"),
+        (lambda lw: torch.logsumexp(lw, 0), "subtract log k"),
+        (
+            lambda lw: torch.log(torch.exp(lw).mean(0)),
+            "underflows to 0",
+        ),
+        (
+            lambda lw: log_mean_exp(lw, 1),
+            "average over the k samples (dim 0)",
+        ),
+        (
+            lambda lw: torch.log(
+                torch.exp(lw - lw.max(0).values).mean(0)
+            ),
+            "did not add it back",
+        ),
+        (lambda lw: lw.max(0).values, "the largest log weight alone"),
+        (lambda lw: max_trick(lw) + 1, "differs from the reference"),
+    ]:
+        assert_wrong(checks.check_iwae_estimate, fn, capsys, reason)
+
+
+def test_active_units(capsys):
+    from aecourse.models.vae import active_units
+
+    assert_right(checks.check_active_units, active_units, capsys)
+    assert_right(
+        checks.check_active_units, lambda mu: mu.var(0) > 0.01, capsys
+    )
+    for fn, reason in [
+        (lambda mu: mu.std(0) > 0.01, "standard deviation"),
+        (lambda mu: mu.mean(0).abs() > 0.01, "the mean of μ_j"),
+        (lambda mu: mu.var(0) < 0.01, "flipped"),
+        (lambda mu: mu.var(1) > 0.01, "one per image"),
+        (lambda mu: (mu.var(0) > 0.01).sum(), "the count is right"),
+        (lambda mu: (mu.var(0) > 0.01).float(), "bool tensor"),
+        (
+            lambda mu: mu.var(0) > 0.001,
+            "expected [True, True, True, False",
+        ),
+    ]:
+        assert_wrong(checks.check_active_units, fn, capsys, reason)
+
+
 # --- applications ----------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from aecourse.evaluation.decoding import (
     bleu,
     encode_sentences,
     greedy_decode,
+    group_references,
     nearest_neighbours,
     project_2d,
     token_accuracy_by_length,
@@ -443,3 +444,120 @@ def test_codes_neighbours_and_projection():
         ValueError, match=r"Need codes \(N, H\) with N >= 2"
     ):
         project_2d(codes[:1])
+
+
+# --- the batched beam search against one sentence at a time ---------------------------------------------
+
+
+def one_sentence_beam(model, src, lengths, width, max_len, alpha):
+    """Beam search for one sentence, written as plainly as possible: the reference for the batched one."""
+    memory = model.encode(src, lengths)
+    paths, scores = [[]], torch.zeros(1)
+    hidden, tokens = memory.code, torch.full((1,), SOS_INDEX)
+    finished = []  # (normalised score, path), in the order they finish
+    alive = []
+    for _ in range(max_len):
+        logits, hidden, _ = model.decoder.step(
+            tokens, hidden, memory.select(torch.zeros_like(tokens))
+        )
+        total = (scores[:, None] + logits.log_softmax(dim=1)).flatten()
+        top, index = total.topk(min(width, total.numel()))
+        vocab = logits.shape[1]
+        alive = []
+        for score, i in zip(top.tolist(), index.tolist()):
+            beam, word = divmod(i, vocab)
+            path = paths[beam] + [word]
+            if word == EOS_INDEX:
+                finished.append((score / len(path) ** alpha, path))
+            else:
+                alive.append((score, beam, path))
+        if not alive or len(finished) >= width:
+            break
+        hidden = hidden[torch.tensor([b for _, b, _ in alive])]
+        paths = [p for _, _, p in alive]
+        scores = torch.tensor([s for s, _, _ in alive])
+        tokens = torch.tensor([p[-1] for p in paths])
+    else:  # max_len reached: unfinished paths compete too
+        finished += [(s / len(p) ** alpha, p) for s, _, p in alive]
+    return max(finished, key=lambda f: f[0])[1]
+
+
+@pytest.mark.parametrize(
+    "seed, attention, width, alpha",
+    [
+        (21, True, 3, 0.0),
+        (28, True, 5, 1.0),
+        (5, False, 2, 0.5),
+        (7, False, 4, 1.0),
+    ],
+)
+def test_the_batched_beam_search_is_the_one_sentence_search(
+    seed, attention, width, alpha
+):
+    model = sharp_model(seed, attention, eos_bias=0.5)
+    src, lengths = batch([7, 3, 1, 5, 2, 6, 4, 4], seed=seed)
+    found = rows(
+        beam_search(model, src, lengths, width, max_len=6, alpha=alpha)
+    )
+    with torch.no_grad():
+        expected = [
+            one_sentence_beam(
+                model, src[i : i + 1], lengths[i : i + 1], width, 6, alpha
+            )
+            for i in range(len(src))
+        ]
+    assert found == expected
+
+
+# --- several references ----------------------------------------------------------------------------------
+
+
+def test_group_references_gathers_each_sources_translations():
+    sources = ["go .", "hi .", "go .", "go .", "run !"]
+    targets = ["va !", "salut !", "marche .", "va !", "cours !"]
+    assert group_references(sources, targets) == (
+        ["go .", "hi .", "run !"],
+        [["va !", "marche ."], ["salut !"], ["cours !"]],
+    )
+    with pytest.raises(ValueError, match="one target per source"):
+        group_references(sources, targets[:2])
+
+
+def test_bleu_with_several_references_by_hand():
+    hyps = ["il est là .", "je suis très fatigué ."]
+    refs = [["il est ici .", "il est là !"], ["je suis très fatigué ."]]
+    # n-grams matched against the better reference, clipped by its count:
+    # "il est là ." 4/4, 2/3, 1/2, 0/1; the second sentence 5/5, 4/4, 3/3, 2/2;
+    # hypothesis and closest reference lengths are equal: no brevity penalty
+    expected = 100 * (9 / 9 * 6 / 7 * 4 / 5 * 2 / 3) ** 0.25
+    assert bleu(hyps, refs) == pytest.approx(expected)
+    # the order of the references does not matter; one reference scores lower
+    assert bleu(hyps, [refs[0][::-1], refs[1]]) == pytest.approx(expected)
+    one = 100 * (8 / 9 * 5 / 7 * 3 / 5 * 2 / 3) ** 0.25
+    assert bleu(hyps, [refs[0][0], refs[1][0]]) == pytest.approx(one)
+    assert bleu(hyps, [[refs[0][0]], refs[1]]) == pytest.approx(one)
+    # sacrebleu's own streams, the shorter one padded with None
+    assert bleu(hyps, refs) == pytest.approx(
+        sacrebleu.corpus_bleu(
+            hyps,
+            [[refs[0][0], refs[1][0]], [refs[0][1], None]],
+            tokenize="none",
+            force=True,
+        ).score
+    )
+    with pytest.raises(ValueError, match="at least one reference"):
+        bleu(hyps, [[], refs[1]])
+
+
+def test_an_empty_string_is_not_a_missing_reference():
+    # why the streams are padded with None: sacrebleu counts "" as a reference of length 0, the closest
+    # to a one-token hypothesis, which drops the brevity penalty; None it skips
+    hyps, refs = ["là"], ["il est là ."]
+
+    def stats(second):
+        return sacrebleu.corpus_bleu(
+            hyps, [refs, [second]], tokenize="none", force=True
+        )
+
+    assert stats(None).ref_len == 4 and stats("").ref_len == 0
+    assert stats(None).bp < stats("").bp == 1.0

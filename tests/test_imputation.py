@@ -16,10 +16,12 @@ from aecourse.evaluation.imputation import (
     column_means,
     drop_observed,
     impute_autoencoder,
+    impute_iterative,
     impute_knn,
     impute_mean,
     load_table,
     observed_mse,
+    pool_imputations,
     remove_entries,
     rmse_on,
     train_imputer,
@@ -208,3 +210,70 @@ def test_autoencoder_imputer_beats_mean_imputation_on_breast_cancer(
         table.test, impute_autoencoder(model, tem, fill), mask
     )
     assert rmse_ae < 0.75 * rmse_mean, (rmse_ae, rmse_mean)
+
+
+@pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+def test_impute_iterative_agrees_with_sklearn(table):
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    trm, _ = remove_entries(table.train, 0.2, gen(7))
+    tem, _ = remove_entries(table.test, 0.2, gen(8))
+    for posterior in (False, True):
+        ours = impute_iterative(
+            tem, trm, max_iter=3, sample_posterior=posterior, seed=4
+        )
+        ref = (
+            IterativeImputer(
+                max_iter=3, sample_posterior=posterior, random_state=4
+            )
+            .fit(trm.double().numpy())
+            .transform(tem.double().numpy())
+        )
+        assert np.allclose(ours.double().numpy(), ref, atol=1e-5)
+        observed = ~tem.isnan()
+        assert torch.equal(ours[observed], tem[observed])
+    with pytest.raises(ValueError, match="max_iter"):
+        impute_iterative(tem, trm, max_iter=0)
+    with pytest.raises(ValueError, match="same columns"):
+        impute_iterative(tem[:, :5], trm)
+
+
+def test_pool_imputations_by_hand():
+    mask = torch.tensor([[True, False], [False, True]])
+    a = torch.tensor([[1.0, 5.0], [7.0, 2.0]])
+    b = torch.tensor([[3.0, 5.0], [7.0, 6.0]])
+    pooled, spread = pool_imputations([a, b], mask)
+    assert torch.equal(pooled, torch.tensor([[2.0, 5.0], [7.0, 4.0]]))
+    # standard deviations (n - 1) at the two missing entries: sqrt(2) and sqrt(8)
+    assert spread == pytest.approx((math.sqrt(2) + math.sqrt(8)) / 2)
+    one, no_spread = pool_imputations([a], mask)
+    assert torch.equal(one, a) and no_spread == 0.0
+    with pytest.raises(ValueError):
+        pool_imputations([], mask)
+    with pytest.raises(ValueError):
+        pool_imputations([a, b[:1]], mask)
+
+
+def test_train_imputer_snapshots_are_one_run_cut_at_each_count(table):
+    from aecourse.evaluation.imputation import train_imputer_snapshots
+
+    x, _ = remove_entries(table.train[:64], 0.2, gen(3))
+    torch.manual_seed(0)
+    (one, three), fill = train_imputer_snapshots(
+        x, (1, 3), generator=gen(5)
+    )
+    torch.manual_seed(0)
+    straight, fill2 = train_imputer(x, epochs=3, generator=gen(5))
+    assert torch.equal(fill, fill2)
+    for a, b in zip(three.parameters(), straight.parameters()):
+        assert torch.allclose(a, b)
+    assert not all(
+        torch.equal(a, b)
+        for a, b in zip(one.parameters(), three.parameters())
+    )
+    for bad in ((), (3, 1), (1, 1), (-1,)):
+        with pytest.raises(ValueError, match="increasing"):
+            train_imputer_snapshots(x, bad)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from aecourse.evaluation.inpainting import (
+    biharmonic_fill,
     hide_patch,
     mean_fill,
     patch_error,
@@ -210,3 +211,25 @@ def test_patch_noise_too_large_for_the_images_is_refused_when_called():
         ValueError, match=r"size must be an integer from 1 to 6, got 7"
     ):
         noise(torch.rand(2, 1, 6, 8))
+
+
+def test_biharmonic_fill_agrees_with_skimage_and_fills_a_plane_exactly():
+    import numpy as np
+    from skimage.restoration import inpaint_biharmonic
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 12, 12, generator=g)
+    hidden, mask = hide_patch(x, 4, torch.Generator().manual_seed(1))
+    out = biharmonic_fill(hidden, mask)
+    for i in range(3):
+        ref = inpaint_biharmonic(
+            hidden[i, 0].double().numpy(), mask[i, 0].numpy()
+        )
+        assert np.allclose(out[i, 0].double().numpy(), ref, atol=1e-6)
+    assert torch.equal(out[~mask.expand_as(x)], x[~mask.expand_as(x)])
+    # a linear ramp is biharmonic: the hole is filled back exactly
+    ramp = torch.linspace(0, 1, 12).expand(1, 1, 12, 12).clone()
+    hidden, mask = hide_patch(ramp, 4, torch.Generator().manual_seed(2))
+    assert torch.allclose(biharmonic_fill(hidden, mask), ramp, atol=1e-5)
+    with pytest.raises(ValueError, match="mask"):
+        biharmonic_fill(hidden, mask[:, :, :5])

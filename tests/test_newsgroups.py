@@ -349,3 +349,41 @@ def test_categories_follow_the_order_given_and_name_what_they_cannot_place():
         match=r"Cannot place the groups \['talk.religion', 'alt.x'\]",
     ):
         categories(["sci.med", "talk.religion", "alt.x"])
+
+
+def test_document_inputs_learn_only_from_the_fitting_counts():
+    fit_counts = torch.tensor(
+        [[2.0, 0, 1], [0, 3, 1], [1, 0, 0]]
+    )  # df = 2, 1, 2
+    other = torch.tensor([[4.0, 0, 0], [0, 1, 1]])
+    props, other_props = newsgroups.document_inputs(
+        "proportions", fit_counts, other
+    )
+    assert torch.allclose(
+        other_props, torch.tensor([[1.0, 0, 0], [0, 0.5, 0.5]])
+    )
+    assert torch.allclose(props.sum(1), torch.ones(3))
+    (logs,) = newsgroups.document_inputs("log counts", other)
+    assert torch.allclose(logs, torch.log1p(other))
+    # tf-idf by hand, as scikit-learn defines it: idf_w = ln((1 + n) / (1 + df_w)) + 1 over the
+    # fitting documents, then rows scaled to unit length
+    df = (fit_counts > 0).sum(0).float()
+    idf = torch.log((1 + 3) / (1 + df)) + 1
+    want = other * idf
+    want = want / want.norm(dim=1, keepdim=True)
+    _, got = newsgroups.document_inputs("tf-idf", fit_counts, other)
+    assert got.dtype == torch.float32 and torch.allclose(
+        got, want, atol=1e-6
+    )
+    # the weights come from fit_counts: fitting on other gives other weights
+    _, refit = newsgroups.document_inputs("tf-idf", other, other)
+    assert not torch.allclose(refit, got)
+
+
+def test_document_inputs_refuse_unknown_kinds_and_shapes():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        newsgroups.document_inputs("bm25", torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"Expected \(N, 3\)"):
+        newsgroups.document_inputs(
+            "log counts", torch.ones(2, 3), torch.ones(2, 4)
+        )

@@ -352,3 +352,50 @@ def test_few_label_accuracy_refuses_bad_arguments(change, message):
     args.update(change)
     with pytest.raises(ValueError, match=message):
         few_label_accuracy(**args)
+
+
+def test_few_label_accuracy_chooses_C_by_cross_validation_on_the_labelled_set():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.preprocessing import StandardScaler
+
+    train_x, train_y = clusters(1000, k=30, spread=0.5, seed=22)
+    test_x, test_y = clusters(500, k=30, spread=0.5, seed=23)
+    candidates = (0.01, 0.1, 1.0)
+    accuracy = few_label_accuracy(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        60,
+        draws=2,
+        seed=3,
+        C=candidates,
+    )
+    for d in range(2):
+        chosen = balanced_indices(
+            train_y.numpy(), 60, np.random.default_rng(3 + d)
+        )
+        x = train_x[chosen].double().numpy()
+        scaler = StandardScaler().fit(x)
+        xs, y = scaler.transform(x), train_y[chosen].numpy()
+        split = StratifiedKFold(3, shuffle=True, random_state=3 + d)
+        cv = [
+            cross_val_score(
+                LogisticRegression(C=c, max_iter=2000), xs, y, cv=split
+            ).mean()
+            for c in candidates
+        ]
+        best = candidates[int(np.argmax(cv))]
+        model = LogisticRegression(C=best, max_iter=2000).fit(xs, y)
+        assert accuracy[d] == model.score(
+            scaler.transform(test_x.double().numpy()), test_y.numpy()
+        )
+    # one candidate is the same as that C
+    one = few_label_accuracy(
+        train_x, train_y, test_x, test_y, 60, draws=2, seed=3, C=(0.1,)
+    )
+    fixed = few_label_accuracy(
+        train_x, train_y, test_x, test_y, 60, draws=2, seed=3, C=0.1
+    )
+    assert np.array_equal(one, fixed)

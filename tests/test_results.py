@@ -4,7 +4,9 @@ a grid, and every committed results file still matching the code the chapters no
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,30 @@ COMMITTED = sorted(RESULTS.glob("*.json"))
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
 def test_committed_results_match_the_code(path):
     assert stamp.stamp_problems(path) == []
+
+
+def chapter_results() -> set[str]:
+    """The names of the results files the chapters read: read_results("x") or report.read("x", ...)."""
+    names = set()
+    for notebook in (Path(__file__).parents[1] / "chapters").glob(
+        "*.ipynb"
+    ):
+        text = json.loads(notebook.read_text())["cells"]
+        code = "\n".join(
+            "".join(c["source"]) for c in text if c["cell_type"] == "code"
+        )
+        names |= set(re.findall(r"read(?:_results)?\(\s*\"(\w+)\"", code))
+    return names
+
+
+def test_every_results_file_a_chapter_reads_is_committed():
+    names = chapter_results()
+    assert names, (
+        "no chapter reads a results file: the pattern above no longer matches"
+    )
+    assert names <= {p.stem for p in COMMITTED}, names - {
+        p.stem for p in COMMITTED
+    }
 
 
 def test_code_hash_follows_imports_and_ignores_comments(

@@ -12,12 +12,19 @@ from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
 from aecourse.evaluation.retrieval import (
+    HashTable,
+    NoisySigmoid,
     binarize_codes,
+    hamming_ball_masks,
+    hashing_autoencoder,
+    linear_scan,
     lsa_codes,
+    pack_bits,
     pca_sign_codes,
     precision_at_k,
     precision_at_ks,
     random_projection_codes,
+    search_benchmark,
 )
 
 # --- precision@k by hand ----------------------------------------------------------------------------
@@ -417,3 +424,133 @@ def test_baselines_refuse_bad_input():
         ValueError, match=r"train must be a tensor of shape \(N, D\)"
     ):
         lsa_codes(torch.rand(6), test, 2)
+
+
+# --- semantic hashing: noisy sigmoid, packed bits, the hash table ------------------------------------
+
+
+def test_noisy_sigmoid_adds_noise_before_the_sigmoid_only_in_training():
+    layer = NoisySigmoid(2.0)
+    a = torch.zeros(20_000)
+    layer.eval()
+    assert torch.equal(layer(a), torch.full_like(a, 0.5))
+    layer.train()
+    torch.manual_seed(0)
+    out = layer(a)
+    # sigmoid(N(0, 4)): inside (0, 1), spread far from 0.5, symmetric about it
+    assert 0 < out.min() and out.max() < 1
+    torch.manual_seed(0)
+    expected = torch.sigmoid(2.0 * torch.randn(20_000))
+    assert torch.allclose(out, expected)
+    # a large input is not moved by the noise
+    assert layer(torch.full((100,), 30.0)).min() > 0.999
+    with pytest.raises(ValueError, match="std"):
+        NoisySigmoid(-1.0)
+
+
+def test_hashing_autoencoder_code_layer():
+    model = hashing_autoencoder([12, 8, 5], noise_std=3.0)
+    layers = list(model.encoder.layers)
+    assert isinstance(layers[-2], torch.nn.BatchNorm1d)
+    assert isinstance(layers[-1], NoisySigmoid) and layers[-1].std == 3.0
+    assert model.code_noise == 0  # no noise after the sigmoid
+    x = torch.rand(4, 12)
+    model.eval()
+    z = model.encode(x)
+    assert z.shape == (4, 5) and ((z > 0) & (z < 1)).all()
+    assert model(x).shape == x.shape
+    plain = hashing_autoencoder([12, 8, 5], normalize_code=False)
+    assert not any(
+        isinstance(m, torch.nn.BatchNorm1d) for m in plain.encoder.layers
+    )
+
+
+def test_pack_bits_by_hand():
+    bits = torch.tensor([[1, 0, 1], [0, 0, 0], [1, 1, 1]])
+    assert pack_bits(bits).tolist() == [1 + 4, 0, 7]
+    wide = np.zeros((1, 64), dtype=np.int64)
+    wide[0, 63] = 1
+    assert pack_bits(wide)[0] == np.uint64(2**63)
+    with pytest.raises(ValueError):
+        pack_bits(np.zeros((2, 65)))
+    with pytest.raises(ValueError):
+        pack_bits(np.full((2, 3), 2))
+    with pytest.raises(ValueError):
+        pack_bits(np.zeros(3))
+
+
+def test_hamming_ball_masks_count_and_weights():
+    masks = hamming_ball_masks(6, 2)
+    assert len(masks) == 1 + 6 + 15 and masks[0] == 0
+    assert len(set(masks.tolist())) == len(masks)
+    weights = [bin(int(m)).count("1") for m in masks]
+    assert weights == sorted(weights) and max(weights) == 2
+    assert len(hamming_ball_masks(32, 2)) == 1 + 32 + 496
+    with pytest.raises(ValueError):
+        hamming_ball_masks(6, 7)
+    with pytest.raises(ValueError):
+        hamming_ball_masks(65, 1)
+
+
+def _random_bits(n, b, seed):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, b, generator=g) > 0.5).float()
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 3])
+def test_hash_table_lookup_is_the_hamming_ball(radius):
+    base, queries = _random_bits(300, 8, 1), _random_bits(20, 8, 2)
+    table = HashTable(pack_bits(base), 8)
+    distance = (queries[:, None, :] != base[None, :, :]).sum(-1)
+    for q, code in enumerate(pack_bits(queries)):
+        expected = (distance[q] <= radius).nonzero().flatten().numpy()
+        assert np.array_equal(table.lookup(int(code), radius), expected)
+    assert len(table) == len(np.unique(pack_bits(base)))
+
+
+def test_linear_scan_matches_precision_at_k_order():
+    base, queries = _random_bits(200, 10, 3), _random_bits(15, 10, 4)
+    packed = pack_bits(base)
+    distance = (queries[:, None, :] != base[None, :, :]).sum(-1)
+    for q, code in enumerate(pack_bits(queries)):
+        found = linear_scan(int(code), packed, 7)
+        # nearest first, ties to the lower index: a stable sort of the distances
+        expected = torch.sort(distance[q], stable=True).indices[:7]
+        assert found.tolist() == expected.tolist()
+    with pytest.raises(ValueError):
+        linear_scan(0, packed, 0)
+
+
+def test_search_benchmark_scores_by_hand():
+    # database codes 000, 001, 011 (labels 0, 0, 1); one query 000, label 0
+    base = torch.tensor([[0, 0, 0], [1, 0, 0], [1, 1, 0]])
+    scores = search_benchmark(
+        base,
+        torch.tensor([0, 0, 1]),
+        torch.tensor([[0, 0, 0]]),
+        torch.tensor([0]),
+        radii=(0, 1, 2),
+        k=2,
+    )
+    assert scores["radius 0"]["retrieved"] == 1
+    assert scores["radius 1"]["precision"] == 1.0
+    assert scores["radius 2"]["retrieved"] == 3
+    assert scores["radius 2"]["precision"] == pytest.approx(2 / 3)
+    assert scores["scan, 2 nearest"]["precision"] == 1.0
+    assert all(s["answered"] == 1.0 for s in scores.values())
+    assert all(s["ms_per_query"] >= 0 for s in scores.values())
+    # a query whose ball is empty is not answered, and precision has no value
+    far = search_benchmark(
+        base,
+        torch.tensor([0, 0, 1]),
+        torch.tensor([[0, 1, 1]]),
+        torch.tensor([0]),
+        radii=(0,),
+        k=1,
+    )
+    assert far["radius 0"]["answered"] == 0.0
+    assert far["radius 0"]["precision"] is None
+    with pytest.raises(ValueError):
+        search_benchmark(
+            base, torch.tensor([0, 1]), base, torch.tensor([0, 0, 1])
+        )

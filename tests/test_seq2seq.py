@@ -291,6 +291,33 @@ def test_a_tiny_model_learns_to_copy_short_sequences():
     )
 
 
+def test_fit_keeps_the_weights_of_the_best_validation_epoch():
+    g = torch.Generator().manual_seed(1)
+    train, valid = copy_pairs(64, g), copy_pairs(32, g)
+    torch.manual_seed(0)
+    model = Seq2Seq(10, 10, embed_size=8, hidden_size=16, attention=False)
+    # a learning rate so large that the validation loss does not just fall
+    history = fit_seq2seq(
+        model,
+        train,
+        valid,
+        epochs=5,
+        batch_size=16,
+        lr=0.3,
+        keep_best=True,
+        progress=False,
+    )
+    best = min(range(5), key=lambda e: history.valid[e])
+    assert history.best_epoch == best + 1
+    assert evaluate_seq2seq(model, valid) == pytest.approx(
+        history.valid[best], rel=1e-5
+    )
+    with pytest.raises(ValueError, match="keep_best"):
+        fit_seq2seq(
+            model, train, epochs=1, keep_best=True, progress=False
+        )
+
+
 def test_fit_clips_gradients_and_shows_progress(monkeypatch, capsys):
     g = torch.Generator().manual_seed(3)
     pairs = copy_pairs(20, g)

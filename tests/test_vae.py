@@ -856,3 +856,51 @@ def test_decode_images_gives_pixel_intensities_for_both_kinds():
         ValueError, match="Only a conditional VAE takes labels"
     ):
         decode_images(ae, z, 2)
+
+
+def test_log_mean_exp_is_the_log_of_the_mean_and_stable():
+    from aecourse.models.vae import log_mean_exp
+
+    log_w = torch.tensor([[0.0, 1.0], [math.log(3.0), 2.0]])
+    expected = torch.log(torch.tensor([2.0, (math.e + math.e**2) / 2]))
+    assert torch.allclose(log_mean_exp(log_w), expected)
+    assert torch.allclose(log_mean_exp(log_w.T, dim=1), expected)
+    far = log_mean_exp(torch.tensor([[-3000.0], [-3000.0]]))
+    assert far.item() == pytest.approx(-3000.0)
+    with pytest.raises(ValueError):
+        log_mean_exp(torch.zeros(0, 3))
+
+
+def test_iwae_bound_uses_log_mean_exp_of_the_log_weights():
+    from aecourse.models.vae import log_mean_exp
+
+    torch.manual_seed(0)
+    model = VAE([12, 6, 3])
+    x = (torch.rand(5, 12) < 0.5).float()
+    bound = iwae_bound(
+        model, x, 7, generator=torch.Generator().manual_seed(1)
+    )
+    log_w = log_importance_weights(
+        model, x, 7, generator=torch.Generator().manual_seed(1)
+    )
+    assert torch.allclose(bound, log_mean_exp(log_w, 0))
+
+
+def test_active_units_thresholds_the_variance_of_the_posterior_means():
+    from aecourse.models.vae import active_units
+
+    mu = torch.tensor(
+        [[0.0, 5.0, 0.0], [0.3, 5.0, 0.1], [-0.3, 5.0, 0.0]]
+    )
+    # variances over the 3 images (divided by N): 0.06, 0, 0.00222
+    assert active_units(mu).tolist() == [True, False, False]
+    assert active_units(mu, threshold=1e-3).tolist() == [
+        True,
+        False,
+        True,
+    ]
+    for bad in (torch.zeros(1, 3), torch.zeros(4)):
+        with pytest.raises(ValueError):
+            active_units(bad)
+    with pytest.raises(ValueError):
+        active_units(mu, threshold=0.0)

@@ -1,4 +1,5 @@
-"""Checkers of the variational autoencoder chapter's exercises: the reparameterisation trick and the KL."""
+"""Checkers of the variational autoencoder chapter's exercises: the reparameterisation trick, the KL, the
+importance-weighted (IWAE) estimate and the count of active code units."""
 
 from __future__ import annotations
 
@@ -260,4 +261,178 @@ def check_gaussian_kl(fn: Callable) -> bool:
                 return _verdict(False, slip)
     return _close(
         answer, expected, "the KL per example", atol=1e-6, rtol=1e-5
+    )
+
+
+def check_iwae_estimate(fn: Callable) -> bool:
+    """fn(log_w) -> (N,): log (1/k) Σ_i exp(log_w[i, n]) for log weights log_w of shape (k, N).
+
+    Tried on moderate log weights and on log weights near −1000 nats, where exp underflows to 0: only
+    the max trick gets those right.
+    """
+    from aecourse.models.vae import log_mean_exp
+
+    g = torch.Generator().manual_seed(17)
+    k, n = 50, 8
+    moderate = -90 + 4 * torch.randn(
+        k, n, generator=g, dtype=torch.float64
+    )
+    extreme = moderate - 1000
+    answer, problem = _call(fn, moderate.clone())
+    if problem:
+        return _verdict(False, problem)
+    expected = log_mean_exp(moderate, 0)
+    if isinstance(answer, torch.Tensor):
+        answer = answer.detach()
+        if answer.shape == (k,):
+            return _verdict(
+                False,
+                f"you got {k} values, one per sample: average over the k samples (dim 0) of each "
+                f"image, to get one value per image, shape ({n},).",
+            )
+        if (
+            answer.shape == expected.shape
+            and torch.isfinite(answer).all()
+        ):
+            got = answer.double()
+            m = moderate.max(0).values
+            slips = [
+                (
+                    moderate.mean(0),
+                    "you averaged the log weights: mean of log w is the ELBO (the k = 1 "
+                    "bound). The IWAE bound is the log of the mean of the weights, "
+                    "log (1/k) Σ exp(log w).",
+                ),
+                (
+                    torch.logsumexp(moderate, 0),
+                    "that is log Σ w, the log of the sum: divide by k, i.e. subtract log k.",
+                ),
+                (
+                    torch.log(torch.exp(moderate - m).mean(0)),
+                    "you subtracted the largest log weight m but did not add it back: "
+                    "log mean w = m + log mean exp(log w − m).",
+                ),
+                (
+                    moderate.max(0).values,
+                    "that is the largest log weight alone: average all k weights.",
+                ),
+            ]
+            if slip := _known_slip(
+                slips,
+                lambda wrong: torch.allclose(
+                    got, wrong, rtol=1e-6, atol=1e-6
+                ),
+            ):
+                return _verdict(False, slip)
+    if not (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == expected.shape
+        and torch.allclose(
+            answer.double(), expected, atol=1e-6, rtol=1e-6
+        )
+    ):
+        return _close(
+            answer,
+            expected,
+            "the estimate per image",
+            atol=1e-6,
+            rtol=1e-6,
+        )
+    big, problem = _call(fn, extreme.clone())
+    if problem:
+        return _verdict(False, f"with log weights near −1000: {problem}")
+    if not isinstance(big, torch.Tensor) or not torch.isfinite(big).all():
+        return _verdict(
+            False,
+            "right for moderate log weights, but with log weights near −1000 nats exp(log w) "
+            "underflows to 0 and the log gives −inf: subtract the largest log weight m first, "
+            "m + log mean exp(log w − m) (or use torch.logsumexp).",
+        )
+    return _close(
+        big.detach(),
+        log_mean_exp(extreme, 0),
+        "the estimate per image (also for log weights near −1000 nats)",
+        atol=1e-6,
+        rtol=1e-9,
+    )
+
+
+def check_active_units(fn: Callable) -> bool:
+    """fn(mu) -> (K,) bool: unit j is active if the variance over the N images of mu[:, j] is above 0.01.
+
+    mu: (N, K), each image's posterior mean E_q[z | x] (Burda et al. 2016's activity criterion).
+    """
+    from aecourse.models.vae import active_units
+
+    g = torch.Generator().manual_seed(5)
+    n = 2000
+    # standard deviations over the images, one per unit: clearly active, just active, just inactive
+    # (variance 0.005: a std of 0.07 > 0.01 still), collapsed; and a collapsed unit far from 0
+    std = torch.tensor([1.0, 0.3, 0.12, 0.07, 0.02, 0.001, 0.001])
+    offset = torch.tensor([0.0, 0.5, -0.2, 0.0, 0.1, 0.0, 2.0])
+    mu = offset + std * torch.randn(
+        n, 7, generator=g, dtype=torch.float64
+    )
+    answer, problem = _call(fn, mu.clone())
+    if problem:
+        return _verdict(False, problem)
+    expected = active_units(mu)
+    if isinstance(answer, int | float) or (
+        isinstance(answer, torch.Tensor) and answer.dim() == 0
+    ):
+        if int(answer) == int(expected.sum()):
+            return _verdict(
+                False,
+                "the count is right; return one bool per unit, shape (K,), so that "
+                "answer.sum() is the count.",
+            )
+    if isinstance(answer, torch.Tensor) and answer.shape == (n,):
+        return _verdict(
+            False,
+            f"you got {n} values, one per image: take the variance over the images (dim 0), "
+            "one value per code unit.",
+        )
+    if (
+        isinstance(answer, torch.Tensor)
+        and answer.shape == expected.shape
+    ):
+        got = answer.detach().bool()
+        var = mu.var(0, unbiased=False)
+        slips = [
+            (
+                var.sqrt() > 1e-2,
+                "you compared the standard deviation with 0.01: the criterion is on the "
+                "variance, Var_x(μ_j) > 0.01 (a standard deviation above 0.1).",
+            ),
+            (
+                mu.mean(0).abs() > 1e-2,
+                "you looked at the mean of μ_j: a unit whose μ_j is the same for every image "
+                "is collapsed wherever that value is; use the variance over the images.",
+            ),
+            (
+                var < 1e-2,
+                "the comparison is flipped: active units are those whose mean varies a lot, "
+                "Var_x(μ_j) > 0.01.",
+            ),
+        ]
+        if slip := _known_slip(
+            slips, lambda wrong: torch.equal(got, wrong)
+        ):
+            return _verdict(False, slip)
+        if answer.dtype != torch.bool:
+            return _verdict(
+                False,
+                f"return a bool tensor (the comparison itself), got {answer.dtype}.",
+            )
+    if isinstance(answer, torch.Tensor) and torch.equal(answer, expected):
+        return _verdict(
+            True,
+            f"units with Var_x(μ_j) > 0.01 are active: {int(expected.sum())} of 7 here, "
+            "not the unit whose μ_j varies with a standard deviation of only 0.07, nor the "
+            "collapsed one that sits at 2 for every image.",
+        )
+    return _verdict(
+        False,
+        f"expected {expected.tolist()} (variance over the images of each column of mu "
+        f"above 0.01), got {_shape_or_type(answer) if not isinstance(answer, torch.Tensor) or answer.shape != expected.shape else answer.tolist()}.",
     )

@@ -364,6 +364,45 @@ def normalize_counts(x: torch.Tensor) -> torch.Tensor:
     return x / totals
 
 
+# The three ways of feeding word counts to a model that the applications chapter chooses among, on
+# validation posts, for the autoencoder and for LSA alike.
+INPUTS = ("proportions", "log counts", "tf-idf")
+
+
+def document_inputs(
+    kind: str, fit_counts: torch.Tensor, *counts: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """Word counts as one of :data:`INPUTS`, with anything learned from ``fit_counts`` only.
+
+    kind: "proportions" (c_w / Σ_v c_v, :func:`normalize_counts`), "log counts" (log(1 + c_w), which damps
+    the very frequent words) or "tf-idf" (scikit-learn's ``TfidfTransformer``, its idf weights fitted on
+    ``fit_counts``, rows scaled to unit length). fit_counts (N, V) and each of counts (M, V): non-negative
+    word counts  ->  one float32 (·, V) tensor per argument, fit_counts' first, on the inputs' devices.
+    Raises ValueError for an unknown kind or a bad shape.
+    """
+    if kind not in INPUTS:
+        raise ValueError(f"kind must be one of {INPUTS}, got {kind!r}.")
+    matrices = (fit_counts, *counts)
+    for x in matrices:
+        if x.dim() != 2 or x.shape[1] != fit_counts.shape[1]:
+            raise ValueError(
+                f"Expected (N, {fit_counts.shape[-1]}) word counts, got {tuple(x.shape)}."
+            )
+    if kind == "proportions":
+        return tuple(normalize_counts(x) for x in matrices)
+    if kind == "log counts":
+        return tuple(torch.log1p(x.float()) for x in matrices)
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    tfidf = TfidfTransformer().fit(fit_counts.cpu().numpy())
+    return tuple(
+        torch.from_numpy(tfidf.transform(x.cpu().numpy()).toarray()).to(
+            device=x.device, dtype=torch.float32
+        )
+        for x in matrices
+    )
+
+
 # --- broad topics --------------------------------------------------------------------------------------
 
 

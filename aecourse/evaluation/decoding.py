@@ -4,7 +4,8 @@ neighbours, 2-D map).
 
 The models are :class:`aecourse.models.seq2seq.Seq2Seq`; every decoder here drives ``model.decoder.step`` one
 token at a time from ``<sos>``, starting from the code as the first hidden state, until ``<eos>``.
-BLEU is sacrebleu's corpus BLEU (Papineni et al. 2002; Post 2018), not a home-made one.
+BLEU is sacrebleu's corpus BLEU (Papineni et al. 2002; Post 2018), not a home-made one, against every
+reference translation of a sentence (:func:`group_references`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aecourse.data.translation import (
     Vocab,
     to_tensor,
 )
-from aecourse.models.seq2seq import Memory, Seq2Seq
+from aecourse.models.seq2seq import Seq2Seq
 from aecourse.training import batches
 
 
@@ -66,58 +67,6 @@ def greedy_decode(
     ) if weights else None
 
 
-def _beam(
-    model: Seq2Seq, memory: Memory, width: int, max_len: int, alpha: float
-) -> list[int]:
-    """Beam search for one sentence (memory of one row): the best token list, ``<eos>`` included if reached."""
-    paths, scores = [[]], torch.zeros(1, device=memory.code.device)
-    hidden, tokens = (
-        memory.code,
-        torch.full((1,), SOS_INDEX, device=memory.code.device),
-    )
-    finished = []  # (normalised score, path)
-    for _ in range(max_len):
-        logits, hidden, _ = model.decoder.step(
-            tokens, hidden, memory.select(torch.zeros_like(tokens))
-        )
-        total = (
-            scores[:, None] + logits.log_softmax(dim=1)
-        ).flatten()  # every beam × every next token
-        top, index = total.topk(min(width, total.numel()))
-        alive = []
-        for score, beam, word in zip(
-            top.tolist(),
-            (index // logits.shape[1]).tolist(),
-            (index % logits.shape[1]).tolist(),
-        ):
-            if word == EOS_INDEX:  # complete: it leaves the beam
-                finished.append(
-                    (
-                        score / (len(paths[beam]) + 1) ** alpha,
-                        paths[beam] + [word],
-                    )
-                )
-            else:
-                alive.append((score, beam, paths[beam] + [word]))
-        if not alive or len(finished) >= width:
-            break
-        keep = torch.tensor(
-            [beam for _, beam, _ in alive], device=hidden.device
-        )
-        hidden, paths = hidden[keep], [path for _, _, path in alive]
-        scores = torch.tensor(
-            [score for score, _, _ in alive], device=hidden.device
-        )
-        tokens = torch.tensor(
-            [path[-1] for path in paths], device=hidden.device
-        )
-    else:  # max_len reached: unfinished paths compete too
-        finished += [
-            (score / len(path) ** alpha, path) for score, _, path in alive
-        ]
-    return max(finished, key=lambda f: f[0])[1]
-
-
 @torch.no_grad()
 def beam_search(
     model: Seq2Seq,
@@ -130,32 +79,77 @@ def beam_search(
     """Decode each sentence keeping the ``beam_width`` most probable partial outputs at every step.
 
     The score of an output y is log p(y | x) / |y|^alpha (|y| counts ``<eos>``): alpha = 0 is the plain
-    log-probability, which favours short outputs; alpha = 1 is the mean log-probability per token. A
-    hypothesis ending in ``<eos>`` leaves the beam; the search stops when beam_width have, or at max_len.
-    Width 1 is greedy decoding. src (N, S), src_lengths (N,) -> tokens (N, L) as from :func:`greedy_decode`.
+    log-probability, which favours short outputs; alpha = 1 is the mean log-probability per token. At
+    each step the beam_width best extensions of the live hypotheses are taken; one ending in ``<eos>``
+    leaves the beam finished, the others stay. A sentence's search stops when beam_width hypotheses have
+    finished or none is left, or at max_len, where the unfinished ones compete too. Width 1 is greedy
+    decoding. All sentences of the batch are searched at once, each with its own beam_width rows.
+    src (N, S), src_lengths (N,) -> tokens (N, L) as from :func:`greedy_decode`.
     """
     if beam_width < 1 or max_len < 1:
         raise ValueError(
             f"beam_width and max_len must be at least 1, got {beam_width} and {max_len}."
         )
     model.eval()
-    memory = model.encode(src, src_lengths)
-    paths = [
-        _beam(
-            model,
-            memory.select(torch.tensor([i], device=src.device)),
-            beam_width,
-            max_len,
-            alpha,
-        )
-        for i in range(len(src))
-    ]
-    tokens = torch.full(
-        (len(src), max(map(len, paths))), PAD_INDEX, dtype=torch.int64
+    n, width, device = len(src), beam_width, src.device
+    memory = model.encode(src, src_lengths).select(
+        torch.arange(n, device=device).repeat_interleave(width)
+    )  # each sentence once per beam
+    hidden = memory.code  # (N * B, H)
+    tokens = torch.full((n * width,), SOS_INDEX, device=device)
+    # log p of each live hypothesis, (N, B); -inf marks an empty slot
+    scores = torch.full((n, width), -float("inf"), device=device)
+    scores[:, 0] = 0.0  # one empty hypothesis to start from
+    paths = torch.zeros((n, width, 0), dtype=torch.int64, device=device)
+    best = torch.full((n,), -float("inf"), device=device)
+    best_path = torch.full(
+        (n, max_len), PAD_INDEX, dtype=torch.int64, device=device
     )
-    for i, path in enumerate(paths):
-        tokens[i, : len(path)] = torch.tensor(path)
-    return tokens.to(src.device)
+    best_length = torch.zeros(n, dtype=torch.int64, device=device)
+    finished = torch.zeros(n, dtype=torch.int64, device=device)
+    searching = torch.ones(n, dtype=torch.bool, device=device)
+    rows = torch.arange(n, device=device)
+    for t in range(max_len):
+        logits, hidden, _ = model.decoder.step(tokens, hidden, memory)
+        vocab = logits.shape[1]
+        total = scores[:, :, None] + logits.log_softmax(dim=1).view(
+            n, width, vocab
+        )  # every beam x every next token
+        top, index = total.flatten(1).topk(width, dim=1)
+        beam, word = index // vocab, index % vocab
+        real = top.isfinite() & searching[:, None]
+        ends = real & (word == EOS_INDEX)
+        paths = torch.cat(
+            [paths[rows[:, None], beam], word[:, :, None]], dim=2
+        )
+        # the best hypothesis finished at this step, if better than before
+        normalised = (top / (t + 1) ** alpha).masked_fill(
+            ~ends, -float("inf")
+        )
+        step_best, which = normalised.max(dim=1)
+        better = step_best > best
+        best = torch.where(better, step_best, best)
+        best_path[better, : t + 1] = paths[rows, which][better]
+        best_length[better] = t + 1
+        finished += ends.sum(dim=1)
+        alive = real & ~ends
+        scores = top.masked_fill(~alive, -float("inf"))
+        searching = searching & alive.any(dim=1) & (finished < width)
+        if not searching.any():
+            break
+        hidden = hidden.view(n, width, -1)[rows[:, None], beam].flatten(
+            0, 1
+        )
+        tokens = word.flatten()
+    else:  # max_len reached: the unfinished hypotheses compete too
+        normalised = (scores / max_len**alpha).masked_fill(
+            ~searching[:, None], -float("inf")
+        )
+        step_best, which = normalised.max(dim=1)
+        better = step_best > best
+        best_path[better] = paths[rows, which][better]
+        best_length[better] = max_len
+    return best_path[:, : int(best_length.max())]
 
 
 def translate(
@@ -229,21 +223,61 @@ def attention_examples(
     return examples
 
 
-def bleu(hypotheses: list[str], references: list[str]) -> float:
-    """Corpus BLEU (0–100) by sacrebleu, one reference per hypothesis.
+def group_references(
+    sources: list[str], targets: list[str]
+) -> tuple[list[str], list[list[str]]]:
+    """Pairs -> each distinct source once, with all the targets it is paired with: its references.
 
-    Both sides are our normalised text (lower-case, punctuation split off by :func:`aecourse.data.translation.normalize`),
-    so sacrebleu is told not to tokenise again (``tokenize="none"``) nor to warn that the text looks
-    tokenised (``force=True``). Lower-cased and pre-tokenised, these scores are not comparable with
-    published detokenised, cased BLEU. Tatoeba's several translations of one sentence are separate pairs,
-    each scored against its own reference, which gives a lower BLEU than pooling them as references.
+    Tatoeba translates one English sentence several ways, each a pair of its own. Grouped, a model
+    translates each sentence once and BLEU scores it against every accepted translation.
+    sources, targets: the pairs' two sides, e.g. ``pairs.source`` and ``pairs.target``. Returns
+    (sources, references), sources in order of first appearance, each one's references in pair order
+    (a pair repeated in the file counts once). Raises ValueError unless both have the same length.
+    """
+    if len(sources) != len(targets):
+        raise ValueError(
+            f"Need one target per source, got {len(sources)} and {len(targets)}."
+        )
+    grouped: dict[str, list[str]] = {}
+    for source, target in zip(sources, targets):
+        references = grouped.setdefault(source, [])
+        if target not in references:
+            references.append(target)
+    return list(grouped), list(grouped.values())
+
+
+def bleu(hypotheses: list[str], references: list) -> float:
+    """Corpus BLEU (0–100) by sacrebleu: hypothesis i against references[i], one string or a list of them.
+
+    With several references, an n-gram counts as matched up to the most times any one reference has it,
+    and the brevity penalty takes the reference length closest to the hypothesis's (Papineni et al. 2002).
+    Sentences may have different numbers of references: sacrebleu reads one stream per reference and
+    skips ``None`` (an empty string would count as a reference of length 0), so the streams are padded
+    with None. Both sides are our normalised text (lower-case, punctuation split off by
+    :func:`aecourse.data.translation.normalize`), so sacrebleu is told not to tokenise again
+    (``tokenize="none"``) nor to warn that the text looks tokenised (``force=True``). Lower-cased and
+    pre-tokenised, these scores are not comparable with published detokenised, cased BLEU.
+    Raises ValueError unless there is one entry of at least one reference per hypothesis.
     """
     if len(hypotheses) != len(references) or not references:
         raise ValueError(
             f"Need one hypothesis per reference and at least one; got {len(hypotheses)} and {len(references)}."
         )
+    references = [
+        [r] if isinstance(r, str) else list(r) for r in references
+    ]
+    if not all(references) or not all(
+        isinstance(r, str) for refs in references for r in refs
+    ):
+        raise ValueError(
+            "Each hypothesis needs at least one reference, and references must be strings."
+        )
+    streams = [
+        [refs[k] if k < len(refs) else None for refs in references]
+        for k in range(max(map(len, references)))
+    ]
     return sacrebleu.corpus_bleu(
-        list(hypotheses), [list(references)], tokenize="none", force=True
+        list(hypotheses), streams, tokenize="none", force=True
     ).score
 
 

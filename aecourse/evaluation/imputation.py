@@ -9,9 +9,11 @@ scikit-learn:
 
 - :func:`load_table` standardizes it (scaler fitted on the training rows only);
 - :func:`remove_entries` deletes a fraction of entries completely at random (MCAR), returning the mask;
-- :func:`impute_mean` and :func:`impute_knn` are the baselines (column means; scikit-learn's KNNImputer);
+- :func:`impute_mean`, :func:`impute_knn` and :func:`impute_iterative` are the baselines (column means;
+  scikit-learn's KNNImputer; its IterativeImputer, chained regressions in the manner of MICE);
 - :func:`train_imputer` trains the autoencoder with :func:`aecourse.training.fit`, and
-  :func:`impute_autoencoder` applies it;
+  :func:`impute_autoencoder` applies it; :func:`pool_imputations` averages several imputations (multiple
+  imputation, as MIDA and MICE make them) and measures how much they disagree;
 - :func:`rmse_on` scores an imputation on the removed entries only.
 
 The default table is breast cancer (569 × 30): its features (radius, perimeter, area, ... of cell nuclei,
@@ -30,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn import datasets
-from sklearn.impute import KNNImputer
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer, KNNImputer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -214,6 +217,79 @@ def impute_knn(
     return torch.where(x_missing.isnan(), out, x_missing)
 
 
+def impute_iterative(
+    x_missing: torch.Tensor,
+    train_missing: torch.Tensor,
+    *,
+    max_iter: int = 10,
+    sample_posterior: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Chained-equations imputation by scikit-learn's ``IterativeImputer`` (MICE-style).
+
+    Each column with missing entries is regressed (BayesianRidge) on the others, round-robin, for
+    ``max_iter`` rounds, starting from the column means; fitted on train_missing, then applied to
+    x_missing. sample_posterior: draw each imputed entry from the regression's predictive distribution
+    instead of taking its mean, as MICE does; several seeds then give several imputations
+    (:func:`pool_imputations`). x_missing: (N, d), train_missing: (M, d)  ->  (N, d) on x_missing's device
+    and dtype (computed on the CPU in float64); observed entries unchanged.
+    Raises ValueError if max_iter < 1 or the widths differ.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    x_missing, train_missing = (
+        _check_table(x_missing, "x_missing"),
+        _check_table(train_missing, "train_missing"),
+    )
+    integer("max_iter", max_iter, low=1)
+    if x_missing.shape[1] != train_missing.shape[1]:
+        raise ValueError(
+            f"x_missing and train_missing must have the same columns, got widths "
+            f"{x_missing.shape[1]} and {train_missing.shape[1]}."
+        )
+    column_means(train_missing)
+    imputer = IterativeImputer(
+        max_iter=max_iter,
+        sample_posterior=sample_posterior,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        # stopping at max_iter before its tolerance is met is what max_iter asks for
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        imputer.fit(to_numpy(train_missing, np.float64))
+        out = imputer.transform(to_numpy(x_missing, np.float64))
+    out = torch.from_numpy(out).to(
+        device=x_missing.device, dtype=x_missing.dtype
+    )
+    return torch.where(x_missing.isnan(), out, x_missing)
+
+
+def pool_imputations(
+    imputations: list[torch.Tensor], mask: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Pool m imputations of one table: their mean, and their spread at the missing entries.
+
+    imputations: m >= 1 tensors (N, d), the same table imputed m times; mask: (N, d) bool, True at the
+    missing entries  ->  (pooled (N, d), the mean over missing entries of the standard deviation across
+    the m imputations (0 for m = 1)). The pooled table is the point estimate of multiple imputation
+    (Rubin's rules pool estimates by their mean); the spread is the between-imputation uncertainty a
+    single imputation hides. Raises ValueError for no imputations or shapes that differ.
+    """
+    if not imputations or any(x.shape != mask.shape for x in imputations):
+        raise ValueError(
+            f"imputations must be m >= 1 tensors of the mask's shape {tuple(mask.shape)}."
+        )
+    stack = torch.stack(list(imputations))
+    spread = (
+        stack.std(0, unbiased=True)[mask].mean().item()
+        if len(stack) > 1 and bool(mask.any())
+        else 0.0
+    )
+    return stack.mean(0), spread
+
+
 def impute_autoencoder(
     model: torch.nn.Module, x_missing: torch.Tensor, fill: torch.Tensor
 ) -> torch.Tensor:
@@ -301,10 +377,53 @@ def train_imputer(
       observed entries, so the network is never trained towards a value nobody observed.
 
     Differences from the paper, for a fast chapter: Adam with learning rate ``lr`` instead of SGD with
-    Nesterov momentum, ``epochs`` (100) instead of 500, and one imputation instead of MIDA's multiple ones.
+    Nesterov momentum, and ``epochs`` (100 by default; the applications experiment chooses it on validation
+    rows) instead of 500. One call gives one imputation; MIDA's multiple imputations are several networks
+    trained from different random starts, pooled by :func:`pool_imputations`.
     ``generator`` seeds the corruption; the shuffling and initialisation follow torch's global seed.
     """
+    models, fill = train_imputer_snapshots(
+        x_train_missing,
+        (epochs,),
+        widen=widen,
+        drop=drop,
+        batch_size=batch_size,
+        lr=lr,
+        generator=generator,
+        progress=progress,
+    )
+    return models[0], fill
+
+
+def train_imputer_snapshots(
+    x_train_missing: torch.Tensor,
+    epochs: tuple[int, ...],
+    *,
+    widen: tuple[int, ...] = (7, 14, 21),
+    drop: float = 0.5,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> tuple[list[Autoencoder], torch.Tensor]:
+    """One run of :func:`train_imputer`, with a copy of the model kept after each number of epochs.
+
+    epochs: increasing epoch counts, e.g. (25, 50, 100): the run trains to the last, and the model after
+    epoch 25, 50 and 100 is returned, so that a validation set can choose among them at the cost of one
+    run. Returns ([model after each count], fill). Raises ValueError unless the counts increase from >= 0.
+    """
+    import copy
+
     x_train_missing = _check_table(x_train_missing, "x_train_missing")
+    epochs = tuple(epochs)
+    if (
+        not epochs
+        or any(not isinstance(e, int) or e < 0 for e in epochs)
+        or list(epochs) != sorted(set(epochs))
+    ):
+        raise ValueError(
+            f"epochs must be increasing whole numbers >= 0, got {epochs!r}."
+        )
     fill = column_means(x_train_missing)
     d = x_train_missing.shape[1]
     model = Autoencoder(
@@ -313,19 +432,25 @@ def train_imputer(
         code_activation="tanh",
         output="linear",
     ).to(x_train_missing.device)
-    fit(
-        model,
-        _fill(x_train_missing, fill),
-        x_train_missing,
-        loss=observed_mse,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        noise=drop_observed(fill, drop, generator),
-        progress=progress,
-        desc="imputer",
-    )
-    return model, fill
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    noise = drop_observed(fill, drop, generator)
+    snapshots, done = [], 0
+    for target in epochs:
+        fit(
+            model,
+            _fill(x_train_missing, fill),
+            x_train_missing,
+            loss=observed_mse,
+            epochs=target - done,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            noise=noise,
+            progress=progress,
+            desc="imputer",
+        )
+        done = target
+        snapshots.append(copy.deepcopy(model))
+    return snapshots, fill
 
 
 def rmse_on(

@@ -5,7 +5,9 @@ A denoising autoencoder trained to undo a *structured* corruption, a missing squ
 pixels, learns to fill holes from the context around them (the idea behind context encoders, Pathak et
 al. 2016). The applications chapter hides one random patch per image with :func:`hide_patch`, lets a
 model fill it, scores the result on the hidden pixels only with :func:`patch_error`, and compares with the
-simplest baseline, :func:`mean_fill`: the training set's mean image pasted into the hole. To train a
+simplest baseline, :func:`mean_fill`: the training set's mean image pasted into the hole, and with a
+library method that learns nothing, :func:`biharmonic_fill`: scikit-image's biharmonic inpainting,
+which continues the pixels around the hole smoothly into it. To train a
 model to fill holes, :func:`patch_noise` is the corruption handed to
 ``aecourse.training.fit(..., noise=...)``.
 
@@ -146,3 +148,35 @@ def mean_fill(
         x_hidden.device, x_hidden.dtype
     )
     return torch.where(mask, mean_image, x_hidden)
+
+
+def biharmonic_fill(
+    x_hidden: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """A library baseline: scikit-image's ``inpaint_biharmonic``, one image at a time.
+
+    Each hidden pixel gets the value of the smoothest surface (a solution of the biharmonic equation)
+    that agrees with the visible pixels around the hole: the strokes are continued, but nothing is known
+    about digits. x_hidden: (N, C, H, W); mask: (N, 1, H, W) bool, True on hidden pixels  ->  (N, C, H, W)
+    on x_hidden's device and dtype, visible pixels unchanged (computed on the CPU in float64; about 2 ms
+    per 28 × 28 image with a 10 × 10 hole). Raises ValueError for a bad mask.
+    """
+    import numpy as np
+    from skimage.restoration import inpaint_biharmonic
+
+    x_hidden = images("x_hidden", x_hidden)
+    mask = _check_mask(mask, x_hidden)
+    pixels = x_hidden.detach().cpu().double().numpy()
+    holes = mask.cpu().numpy()[:, 0]
+    filled = np.stack(
+        [
+            inpaint_biharmonic(
+                np.moveaxis(image, 0, -1), hole, channel_axis=-1
+            )
+            for image, hole in zip(pixels, holes)
+        ]
+    )
+    out = torch.from_numpy(np.moveaxis(filled, -1, 1)).to(
+        x_hidden.device, x_hidden.dtype
+    )
+    return torch.where(mask, out, x_hidden)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
@@ -228,7 +229,8 @@ def few_label_accuracy(
     n_labels: int,
     draws: int = 5,
     seed: int = 0,
-    C: float = 1.0,
+    C: float | tuple[float, ...] = 1.0,
+    folds: int = 3,
 ) -> np.ndarray:
     """Test accuracy of a logistic regression fitted on only n_labels labelled training examples.
 
@@ -239,6 +241,9 @@ def few_label_accuracy(
     ``np.random.default_rng(seed + d)``; the features are standardised with a StandardScaler fitted on
     those examples only (the labelled set is all a real user would have), and
     ``LogisticRegression(C=C, max_iter=2000)`` is fitted on them and scored on every test example.
+    C: one value, or a tuple of candidates: then each draw chooses its own C by ``folds``-fold stratified
+    cross-validation on its labelled examples only (accuracy, scikit-learn's ``cross_val_score``), then
+    is refitted on all of them with the best C, so that every input gets the same tuning and no test example chooses anything.
     Raises ValueError for shapes or labels that do not fit, n_labels that is not a multiple of the number
     of classes or needs more examples than a class has, or draws below 1.
     """
@@ -262,8 +267,23 @@ def few_label_accuracy(
             train_y, n_labels, np.random.default_rng(seed + d)
         )
         scaler = StandardScaler().fit(train_x[chosen])
-        classifier = LogisticRegression(C=C, max_iter=2000).fit(
-            scaler.transform(train_x[chosen]), train_y[chosen]
-        )
+        labelled_x = scaler.transform(train_x[chosen])
+        best = C
+        if np.ndim(C) != 0:
+            split = StratifiedKFold(
+                folds, shuffle=True, random_state=seed + d
+            )
+            cv = {
+                c: cross_val_score(
+                    LogisticRegression(C=c, max_iter=2000),
+                    labelled_x,
+                    train_y[chosen],
+                    cv=split,
+                ).mean()
+                for c in C
+            }
+            best = max(cv, key=cv.get)  # the first of equal scores
+        classifier = LogisticRegression(C=best, max_iter=2000)
+        classifier.fit(labelled_x, train_y[chosen])
         accuracies[d] = classifier.score(scaler.transform(test_x), test_y)
     return accuracies

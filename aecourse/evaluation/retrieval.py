@@ -8,6 +8,13 @@ semantic hashing). The baselines give codes of the same size without training a 
 - :func:`random_projection_codes`: signs of random Gaussian hyperplanes through the training mean (LSH);
 - :func:`lsa_codes`: latent semantic analysis, a truncated SVD of the document-word matrix.
 
+Semantic hashing proper (Salakhutdinov & Hinton 2009) has two more parts: a network whose code units get
+Gaussian noise *before* their sigmoid while training (:func:`hashing_autoencoder`, :class:`NoisySigmoid`), and
+a search that never compares the query with the whole database: the codes, packed into integers
+(:func:`pack_bits`), are the keys of a hash table (:class:`HashTable`), and a query reads the buckets of
+every code within a small Hamming distance of its own (its Hamming ball, :func:`hamming_ball_masks`).
+:func:`linear_scan` is the exhaustive search it is timed against.
+
 Tensors go in and come out on their own device; the baselines fit with scikit-learn on the CPU.
 Distances are computed a chunk of queries at a time, so 10k × 10k comparisons need little memory.
 """
@@ -17,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from aecourse._args import binary, integer, to_numpy
+from aecourse.models.autoencoder import Autoencoder
 
 METRICS = ("cosine", "hamming")
 
@@ -291,3 +300,208 @@ def lsa_codes(
         )
 
     return codes(train), codes(test)
+
+
+# --- semantic hashing: noisy sigmoid codes, packed bits, a hash table -------------------------------------
+
+
+class NoisySigmoid(nn.Module):
+    """sigmoid(a + ε) with ε ~ N(0, std²) while training, sigmoid(a) in evaluation (``model.eval()``).
+
+    The code layer of semantic hashing: the noise is added to the code units' *inputs*, before the
+    sigmoid. A unit whose input sits near 0 gives a value near 0.5 that the noise flips at random, useless
+    to the decoder; only an input far beyond ±std gives a value the noise cannot move, so training pushes
+    the inputs far out and the outputs to 0 or 1, where rounding loses little.
+    a: any shape -> same shape, in (0, 1). Raises ValueError if std < 0.
+    """
+
+    def __init__(self, std: float):
+        super().__init__()
+        if not std >= 0:
+            raise ValueError(
+                f"std is a standard deviation and must be >= 0, got {std!r}."
+            )
+        self.std = float(std)
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if self.training and self.std > 0:
+            a = a + self.std * torch.randn_like(a)
+        return torch.sigmoid(a)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}"
+
+
+def hashing_autoencoder(
+    sizes, noise_std: float = 4.0, normalize_code: bool = True
+) -> Autoencoder:
+    """An autoencoder whose code is ``sizes[-1]`` sigmoid units with noise before the sigmoid.
+
+    sizes: the encoder's [input, hidden..., bits], e.g. [784, 500, 250, 32]; ReLU hidden layers, a sigmoid
+    output (data in [0, 1]). The code layer is Linear → (BatchNorm1d if normalize_code) → NoisySigmoid(noise_std):
+    the batch normalisation keeps every code unit's inputs spread over each batch, so no unit can sit at
+    the same value for every input. Encode, then :func:`binarize_codes`, for the bits.
+    Input (N, *shape) with prod(shape) == sizes[0] -> (N, *shape); encode -> (N, bits).
+    """
+    model = Autoencoder(
+        sizes, code_activation="sigmoid", normalize_code=normalize_code
+    )
+    layers = model.encoder.layers
+    assert isinstance(layers[-1], nn.Sigmoid)
+    layers[-1] = NoisySigmoid(noise_std)
+    return model
+
+
+def pack_bits(bits) -> np.ndarray:
+    """Pack each row of 0/1 codes into one integer, bit j of the row as bit j of the number.
+
+    bits: (N, B) tensor or array of 0 and 1, B <= 64  ->  (N,) numpy uint64. Raises ValueError for
+    non-binary codes, a shape other than (N, B) or B > 64.
+    """
+    if isinstance(bits, torch.Tensor):
+        binary("bits", bits)
+    array = to_numpy(bits)
+    if array.ndim != 2 or array.shape[1] < 1 or array.shape[1] > 64:
+        raise ValueError(
+            f"bits must be an (N, B) array with 1 <= B <= 64, got shape {array.shape}."
+        )
+    if not np.isin(array, (0, 1)).all():
+        raise ValueError("bits must hold only 0 and 1.")
+    weights = np.left_shift(
+        np.uint64(1), np.arange(array.shape[1], dtype=np.uint64)
+    )
+    return (array.astype(np.uint64) * weights).sum(1, dtype=np.uint64)
+
+
+def hamming_ball_masks(n_bits: int, radius: int) -> np.ndarray:
+    """Every B-bit number with at most ``radius`` ones, fewest ones first: code XOR mask walks a Hamming ball.
+
+    n_bits: B in [1, 64]; radius in [0, B]  ->  (Σ_{r ≤ radius} C(B, r),) numpy uint64, starting with 0.
+    """
+    from itertools import combinations
+
+    integer("n_bits", n_bits, 1, 64)
+    integer("radius", radius, 0, n_bits)
+    masks = [
+        sum(1 << j for j in flipped)
+        for r in range(radius + 1)
+        for flipped in combinations(range(n_bits), r)
+    ]
+    return np.array(masks, dtype=np.uint64)
+
+
+class HashTable:
+    """A Python dict from a packed code to the indices of the database items that have it.
+
+    codes: (N,) packed codes (:func:`pack_bits`) of the database, n_bits: their length B.
+    :meth:`lookup` returns the items within a Hamming radius of a query code by reading one bucket per
+    code in the ball: C(B, 0) + ... + C(B, r) dict look-ups, however large the database is.
+    """
+
+    def __init__(self, codes: np.ndarray, n_bits: int):
+        codes = np.asarray(codes, dtype=np.uint64)
+        if codes.ndim != 1:
+            raise ValueError(
+                f"codes must be (N,) packed codes, got shape {codes.shape}."
+            )
+        self.n_bits = integer("n_bits", n_bits, 1, 64)
+        order = np.argsort(codes, kind="stable")
+        keys, starts = np.unique(codes[order], return_index=True)
+        ends = np.append(starts[1:], len(codes))
+        self.table = {
+            int(k): order[a:b] for k, a, b in zip(keys, starts, ends)
+        }
+        self._masks: dict[int, list[int]] = {}
+
+    def __len__(self) -> int:
+        """The number of non-empty buckets."""
+        return len(self.table)
+
+    def lookup(self, code: int, radius: int) -> np.ndarray:
+        """Indices (sorted) of the database items whose code differs from ``code`` in at most radius bits."""
+        if radius not in self._masks:
+            self._masks[radius] = [
+                int(m) for m in hamming_ball_masks(self.n_bits, radius)
+            ]
+        get, code = self.table.get, int(code)
+        found = [
+            bucket
+            for m in self._masks[radius]
+            if (bucket := get(code ^ m)) is not None
+        ]
+        if not found:
+            return np.empty(0, dtype=np.int64)
+        return np.sort(np.concatenate(found))
+
+
+def linear_scan(query: int, codes: np.ndarray, k: int) -> np.ndarray:
+    """The exhaustive search: the k database items nearest to one query code in Hamming distance.
+
+    query: a packed code; codes: (N,) packed codes  ->  (k,) indices, nearest first, ties going to the
+    lower index (the order of :func:`precision_at_k`). One XOR and one bit count per database item.
+    """
+    codes = np.asarray(codes, dtype=np.uint64)
+    integer("k", k, 1, len(codes))
+    distance = np.bitwise_count(codes ^ np.uint64(query)).astype(np.int64)
+    # distance first, index second, in one integer key: no ties left
+    key = distance * len(codes) + np.arange(len(codes))
+    nearest = np.argpartition(key, k - 1)[:k]
+    return nearest[np.argsort(key[nearest])]
+
+
+def search_benchmark(
+    base_bits,
+    base_labels,
+    query_bits,
+    query_labels,
+    radii=(0, 1, 2),
+    k: int = 10,
+) -> dict[str, dict[str, float]]:
+    """Search a database of binary codes with a hash table (Hamming balls) and with a linear scan.
+
+    base_bits (N, B), query_bits (Q, B): 0/1 codes (B <= 64); base_labels (N,), query_labels (Q,).
+    Returns {search: scores}, with the searches "radius r" for r in radii (every item within Hamming
+    distance r, read from a :class:`HashTable`) and "scan, k nearest" (:func:`linear_scan`). Scores:
+    ``precision`` (share of the retrieved items with the query's label, averaged over the queries that
+    retrieved any), ``answered`` (share of queries that retrieved at least one item), ``retrieved`` (mean
+    number of items per query) and ``ms_per_query`` (wall time of all queries by time.perf_counter,
+    divided by Q, in milliseconds; the table is built beforehand, outside the timing).
+    """
+    import time
+
+    base, queries = pack_bits(base_bits), pack_bits(query_bits)
+    base_labels, query_labels = (
+        to_numpy(base_labels),
+        to_numpy(query_labels),
+    )
+    if (
+        base_labels.shape != base.shape
+        or query_labels.shape != queries.shape
+    ):
+        raise ValueError(
+            "base_labels and query_labels must be (N,) and (Q,), one label per code."
+        )
+    n_bits = np.asarray(to_numpy(base_bits)).shape[1]
+    table = HashTable(base, n_bits)
+    searches = {
+        f"radius {r}": (lambda q, r=r: table.lookup(q, r)) for r in radii
+    }
+    searches[f"scan, {k} nearest"] = lambda q: linear_scan(q, base, k)
+    scores = {}
+    for name, search in searches.items():
+        start = time.perf_counter()
+        found = [search(q) for q in queries.tolist()]
+        seconds = time.perf_counter() - start
+        sizes = np.array([len(f) for f in found])
+        hits = [
+            (base_labels[f] == y).mean()
+            for f, y in zip(found, query_labels)
+            if len(f)
+        ]
+        scores[name] = {
+            "precision": float(np.mean(hits)) if hits else None,
+            "answered": float((sizes > 0).mean()),
+            "retrieved": float(sizes.mean()),
+            "ms_per_query": 1000 * seconds / len(queries),
+        }
+    return scores

@@ -324,6 +324,7 @@ def fit_seq2seq(
     batch_size: int = 64,
     lr: float = 1e-3,
     clip: float = 1.0,
+    keep_best: bool = False,
     progress: bool = True,
     desc: str = "training",
 ) -> History:
@@ -333,6 +334,8 @@ def fit_seq2seq(
     token over each epoch; history.valid: the same on ``valid`` after each epoch (the validation split,
     for choosing sizes and epochs; the test split stays unseen).
     clip: largest gradient norm (exploding gradients are the classic RNN failure); 0 or None turns it off.
+    keep_best: leave the model with the weights of the epoch with the lowest validation loss (needs
+    ``valid``); history.best_epoch says which epoch that was.
     Runs on the data's device; raises ValueError if the model is elsewhere or epochs < 0.
     """
     device = next(model.parameters()).device
@@ -350,6 +353,7 @@ def fit_seq2seq(
         lr=lr,
         clip=clip,
         valid=None if valid is None else _tensors(valid),
+        keep_best=keep_best,
         progress=progress,
         desc=desc,
     )

@@ -345,6 +345,40 @@ def log_importance_weights(
     )
 
 
+def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """log (1/k) Σ_i exp(log_w_i) along ``dim``: the IWAE estimate log (1/k) Σ_i w_i from k log weights.
+
+    log_w: (k, N) by default (dim=0), or any shape with the k samples along ``dim``  ->  that shape without
+    ``dim``. Computed as m + log mean exp(log_w − m) with m the largest log weight (torch.logsumexp), so
+    log weights of −5000 nats, whose exp is 0 in any float, give the right finite answer.
+    Raises ValueError for a tensor with no entries along ``dim``.
+    """
+    if log_w.dim() == 0 or log_w.shape[dim] == 0:
+        raise ValueError(
+            f"log_w needs at least one sample along dim {dim}, got shape {tuple(log_w.shape)}."
+        )
+    return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
+
+
+def active_units(
+    mu: torch.Tensor, threshold: float = 1e-2
+) -> torch.Tensor:
+    """Which code units are active (Burda et al. 2016): Cov_x(E_q[z_j | x]) > threshold.
+
+    mu: (N, K), the posterior mean μ(x) of N images  ->  (K,) bool: the variance over the images of each
+    unit's mean (divided by N) above ``threshold``. An inactive unit's q(z_j | x) is the same for every x:
+    it carries nothing about the image (posterior collapse). Raises ValueError unless mu is (N, K) with
+    N ≥ 2, or for a threshold ≤ 0.
+    """
+    if mu.dim() != 2 or len(mu) < 2:
+        raise ValueError(
+            f"mu must be (N, K) posterior means of N >= 2 images, got {tuple(mu.shape)}."
+        )
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0, got {threshold}.")
+    return mu.double().var(0, unbiased=False) > threshold
+
+
 @torch.no_grad()
 def iwae_bound(
     model: VAE,
@@ -381,7 +415,7 @@ def iwae_bound(
             ]
         )
         # log-mean-exp without overflow
-        out.append(torch.logsumexp(log_w, 0) - math.log(k))
+        out.append(log_mean_exp(log_w, 0))
     return torch.cat(out)
 
 
