@@ -21,8 +21,8 @@ LAYERS = [
     {"evaluation"},  # what codes are good for, and the baselines
     {"teaching"},  # plots and widgets
     {"checks"},  # exercise checkers
-    # long runs behind a chapter's table; executing and checking the notebooks
-    {"experiments", "book"},
+    # long runs behind a chapter's table; executing and checking the notebooks; grading submissions
+    {"experiments", "book", "grade"},
 ]
 
 

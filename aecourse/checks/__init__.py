@@ -12,10 +12,18 @@ Notebooks use ``from aecourse import checks`` and then ``assert checks.check_aur
 ``check_*`` function of every chapter module is gathered here, so adding a chapter's checkers means
 adding its module and nothing else. Importing the checkers stays cheap: a checker that needs a model of
 the course imports it when it runs.
+
+Each checker declares the label of the exercise it checks (``@exercise("ex-mask")``), and each of its
+calls also leaves a verdict record ``{label, passed, message}`` where the grader can read it (the file
+``$AECOURSE_VERDICTS``; see :mod:`aecourse.checks._verdict`). :func:`labels` maps every declared label
+to its checker.
 """
 
 import importlib
 import pkgutil
+from collections.abc import Callable
+
+from aecourse.checks._verdict import _LABELS
 
 __all__ = []
 for _info in pkgutil.iter_modules(__path__):
@@ -29,3 +37,12 @@ for _info in pkgutil.iter_modules(__path__):
             ):
                 globals()[_name] = _value
                 __all__.append(_name)
+
+
+def labels() -> dict[str, Callable]:
+    """Every exercise label a checker declares, with its checker (chapter modules in alphabetical order).
+
+    The chapter of a label is the checker's module: ``labels()["ex-mask"].__module__`` is
+    ``"aecourse.checks.denoising"``.
+    """
+    return dict(_LABELS)

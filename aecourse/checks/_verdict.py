@@ -1,20 +1,108 @@
 """The machinery every chapter's checkers share, written once: the verdict, the call, the comparisons.
 
 Private to :mod:`aecourse.checks`: the chapter modules import from here, notebooks never do.
+
+**The verdict record.** Each checker names the exercise it checks, ``@exercise("ex-mask")`` above
+``def check_mask``, with the ``:label:`` of that exercise's ``{exercise}`` box in the chapter (a test
+checks that the label exists and that the chapter calls the checker after that exercise's statement and
+before the next one). A call of a checker prints its one line ("✅ Correct: …" / "❌ Not yet: …") and
+returns its bool, as it always did, and also makes one record of the verdict::
+
+    {"label": "ex-mask", "passed": false, "message": "the function still raises NotImplementedError: ..."}
+
+``passed`` is the bool the checker returned, ``message`` the text of its line without the "✅ Correct: "
+or "❌ Not yet: " prefix. The record is appended, as one JSON line (UTF-8), to the file that the
+environment variable ``AECOURSE_VERDICTS`` names, which the grader (:mod:`aecourse.grade`) sets for each
+notebook it runs; when the variable is unset or empty nothing is written, so what a notebook shows does
+not change. A checker that itself raises records ``passed: false`` with the exception, then re-raises.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
+VERDICTS_ENV = "AECOURSE_VERDICTS"  # the file verdict records are appended to (unset: none are)
+
+# The message of the verdict being given, while a checker declared with @exercise runs.
+_current: ContextVar[list[str] | None] = ContextVar(
+    "aecourse_verdict", default=None
+)
+# label -> checker, for every checker declared with @exercise (read through checks.labels()).
+_LABELS: dict[str, Callable] = {}
+
 
 def _verdict(ok: bool, message: str) -> bool:
-    """Print the one-line verdict and return ``ok``, so that a notebook cell can both show and assert it."""
+    """Print the one-line verdict and return ``ok``, so that a notebook cell can both show and assert it.
+
+    Inside a checker declared with :func:`exercise`, the message is also kept for its verdict record.
+    """
     print(("✅ Correct: " if ok else "❌ Not yet: ") + message)
+    given = _current.get()
+    if given is not None:
+        given.append(message)
     return ok
+
+
+def _record(label: str, passed: bool, message: str) -> None:
+    """Append the verdict record to the file named by ``$AECOURSE_VERDICTS``; nothing when it is unset."""
+    path = os.environ.get(VERDICTS_ENV, "").strip()
+    if not path:
+        return
+    line = json.dumps(
+        {"label": label, "passed": passed, "message": message},
+        ensure_ascii=False,
+    )
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(line + "\n")
+
+
+def exercise(label: str) -> Callable[[Callable], Callable]:
+    """Declare which exercise a checker checks: ``@exercise("ex-mask")`` above ``def check_mask``.
+
+    label: the ``:label:`` of the exercise's ``{exercise}`` box in the chapter, unique across the book.
+    The checker keeps its line and its bool; each call also writes a verdict record (the module
+    docstring). A checker called from inside another one writes none: the outer call's verdict counts.
+    """
+
+    def declare(checker: Callable) -> Callable:
+        if label in _LABELS:
+            raise ValueError(
+                f"the exercise label {label!r} is declared by both "
+                f"{_LABELS[label].__name__} and {checker.__name__}"
+            )
+
+        @functools.wraps(checker)
+        def checked(*args, **kwargs):
+            if _current.get() is not None:
+                return checker(*args, **kwargs)
+            given: list[str] = []
+            token = _current.set(given)
+            try:
+                ok = checker(*args, **kwargs)
+            except Exception as err:
+                _record(
+                    label,
+                    False,
+                    f"the checker itself raised {type(err).__name__}: {err}",
+                )
+                raise
+            finally:
+                _current.reset(token)
+            _record(label, bool(ok), given[-1] if given else "")
+            return ok
+
+        checked.label = label
+        _LABELS[label] = checked
+        return checked
+
+    return declare
 
 
 def _call(fn: Callable, *args):

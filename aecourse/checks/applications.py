@@ -9,7 +9,12 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from aecourse.checks._verdict import _call, _known_slip, _verdict
+from aecourse.checks._verdict import (
+    _call,
+    _known_slip,
+    _verdict,
+    exercise,
+)
 
 
 def _one_number(answer) -> float | None:
@@ -33,6 +38,7 @@ def _one_number(answer) -> float | None:
     return None
 
 
+@exercise("ex-auroc")
 def check_auroc(fn: Callable) -> bool:
     """fn(scores, is_anomaly) -> float: AUROC for scores (N,) and is_anomaly (N,) bool.
 
@@ -124,6 +130,7 @@ def check_auroc(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-hamming")
 def check_hamming_distances(fn: Callable) -> bool:
     """fn(a, b) -> (Q, N): entry [i, j] counts the bits where codes a[i] and b[j] differ.
 
@@ -212,6 +219,7 @@ def check_hamming_distances(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-multinomial-loss")
 def check_multinomial_loss(fn: Callable) -> bool:
     """fn(logits, proportions) -> scalar: −Σ_v p_v log softmax(logits)_v per row, mean over the batch.
 

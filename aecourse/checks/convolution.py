@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from aecourse.checks._verdict import _call, _verdict
+from aecourse.checks._verdict import _call, _verdict, exercise
 
 
 def _overwrite_transpose(
@@ -22,6 +22,7 @@ def _overwrite_transpose(
     return out
 
 
+@exercise("ex-conv-transpose")
 def check_conv_transpose2d(fn: Callable) -> bool:
     """fn(x, kernel, stride) -> the transposed convolution of one (H, W) image by one (kH, kW) kernel."""
     g = torch.Generator().manual_seed(3)
@@ -89,6 +90,7 @@ def check_conv_transpose2d(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-max-unpool")
 def check_max_unpool2d(fn: Callable) -> bool:
     """fn(x, switches, output_size) -> (H, W): each value of x (h, w) put at its switch, zeros elsewhere."""
     g = torch.Generator().manual_seed(4)
@@ -140,6 +142,7 @@ def check_max_unpool2d(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-output-size")
 def check_transposed_output_size(fn: Callable) -> bool:
     """fn(u, k, s, p, output_padding) -> the length of ConvTranspose2d's output along one dimension."""
     for u, k, s, p, op in (

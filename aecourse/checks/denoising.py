@@ -13,12 +13,14 @@ from aecourse.checks._verdict import (
     _seeded,
     _shape_or_type,
     _verdict,
+    exercise,
 )
 
 # The reference, tested against autograd.
 from aecourse.ops.regularizers import contractive_penalty
 
 
+@exercise("ex-mask")
 def check_mask(fn: Callable) -> bool:
     """fn(x, nu) -> x with each entry set to 0 with probability nu, independently; the rest unchanged."""
     with _seeded(
@@ -96,6 +98,7 @@ def _check_mask(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-contractive")
 def check_contractive_penalty(fn: Callable) -> bool:
     """fn(x, W, b) -> scalar: ‖∂h/∂x‖²_F of h = sigmoid(x Wᵀ + b).
 

@@ -7,9 +7,16 @@ from collections.abc import Callable
 import torch
 
 from aecourse._args import integer
-from aecourse.checks._verdict import _call, _close, _known_slip, _verdict
+from aecourse.checks._verdict import (
+    _call,
+    _close,
+    _known_slip,
+    _verdict,
+    exercise,
+)
 
 
+@exercise("ex-binary-code")
 def check_binary_code(fn: Callable) -> bool:
     """fn(codes) -> (n, h) int tensor of 0/1: each code unit thresholded at 0.5 (exactly 0.5 gives 0)."""
     # (3, 3); the tie at exactly 0.5 is row 3, unit 1
@@ -64,6 +71,7 @@ def check_binary_code(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-min-code-bits")
 def check_min_code_bits(fn: Callable) -> bool:
     """fn(n) -> the fewest binary code units that give n inputs distinct codes: ⌈log2 n⌉, an int.
 

@@ -13,10 +13,12 @@ from aecourse.checks._verdict import (
     _known_slip,
     _seeded,
     _verdict,
+    exercise,
 )
 from aecourse.data.translation import EOS_INDEX, PAD_INDEX, SOS_INDEX
 
 
+@exercise("ex-masked-loss")
 def check_masked_loss(fn: Callable) -> bool:
     """fn(logits, targets, pad_index) -> scalar: the cross-entropy averaged over the real target tokens.
 
@@ -142,6 +144,7 @@ def _greedy_variant(
     return torch.stack(out, 1)
 
 
+@exercise("ex-greedy-decode")
 def check_greedy_decode(fn: Callable) -> bool:
     """fn(model, src, src_lengths, max_len) -> (N, L) token indices, L <= max_len: greedy decoding.
 

@@ -14,9 +14,11 @@ from aecourse.checks._verdict import (
     _seeded,
     _shape_or_type,
     _verdict,
+    exercise,
 )
 
 
+@exercise("ex-greedy")
 def check_greedy_pretraining(fn: Callable) -> bool:
     """fn(net, x, train_module) pretrains net's hidden layers greedily, in place.
 
@@ -159,6 +161,7 @@ def check_greedy_pretraining(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-freeze")
 def check_frozen_training(fn: Callable) -> bool:
     """fn(net, x, y, epochs) trains only net.output on (x, y), in place; the hidden layers must not change."""
     # Not at the top, as in check_greedy_pretraining.

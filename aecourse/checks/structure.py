@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import torch
 
-from aecourse.checks._verdict import _call, _close, _verdict
+from aecourse.checks._verdict import _call, _close, _verdict, exercise
 from aecourse.ops.losses import reconstruction_loss
 
 
+@exercise("ex-bernoulli-loss")
 def check_bernoulli_loss(fn: Callable) -> bool:
     """fn(x_hat, x) -> scalar: Σ_j Bernoulli cross-entropy per example, averaged over the batch."""
     g = torch.Generator().manual_seed(1)
@@ -30,6 +31,7 @@ def check_bernoulli_loss(fn: Callable) -> bool:
     return _close(answer, expected, "the loss")
 
 
+@exercise("ex-pca-reconstruction")
 def check_pca_reconstruction(fn: Callable) -> bool:
     """fn(x, mean, components) -> x̂ = mean + (x − mean) Vᵀ V.
 

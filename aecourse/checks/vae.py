@@ -15,9 +15,11 @@ from aecourse.checks._verdict import (
     _seeded,
     _shape_or_type,
     _verdict,
+    exercise,
 )
 
 
+@exercise("ex-reparameterize")
 def check_reparameterize(fn: Callable) -> bool:
     """fn(mu, logvar) -> z = μ + σ ⊙ ε with σ = exp(½ log σ²) and ε ~ N(0, I) drawn afresh for every entry."""
     with _seeded(
@@ -159,6 +161,7 @@ def _check_reparameterize_gradients(
     )
 
 
+@exercise("ex-gaussian-kl")
 def check_gaussian_kl(fn: Callable) -> bool:
     """fn(mu, logvar) -> (N,): KL(N(μ, diag σ²) ‖ N(0, I)) per example.
 
@@ -264,6 +267,7 @@ def check_gaussian_kl(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-vae-iwae-estimate")
 def check_iwae_estimate(fn: Callable) -> bool:
     """fn(log_w) -> (N,): log (1/k) Σ_i exp(log_w[i, n]) for log weights log_w of shape (k, N).
 
@@ -357,6 +361,7 @@ def check_iwae_estimate(fn: Callable) -> bool:
     )
 
 
+@exercise("ex-vae-active-units")
 def check_active_units(fn: Callable) -> bool:
     """fn(mu) -> (K,) bool: unit j is active if the variance over the N images of mu[:, j] is above 0.01.
 
