@@ -1295,3 +1295,90 @@ def test_chapter_modules_name_their_chapter_by_topic_not_by_number(name):
         f"aecourse.checks.{name}: say which chapter it serves, by topic"
     )
     assert not re.search(r"[Cc]hapter \d", module.__doc__), module.__doc__
+
+
+# --- exercise labels: each checker names the exercise it checks ------------------------------------
+
+
+def checker_placement(nb, chapter: str) -> list[str]:
+    """What is wrong with where a chapter calls its checkers: each call must come after the statement
+    of the exercise its checker declares and before the next exercise, and every checker that the
+    chapter's module declares must be called."""
+    from aecourse.grade import EXERCISE_LABEL
+
+    found, current, called = [], None, set()
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            labels = EXERCISE_LABEL.findall(cell.source)
+            current = labels[-1] if labels else current
+            continue
+        for name in re.findall(r"checks\.(check_\w+)\(", cell.source):
+            label = getattr(getattr(checks, name, None), "label", None)
+            called.add(label)
+            if label != current:
+                found.append(
+                    f"cell {i + 1} calls checks.{name} (exercise {label}) inside exercise {current}"
+                )
+    for label, checker in checks.labels().items():
+        if (
+            checker.__module__ == f"aecourse.checks.{chapter}"
+            and label not in called
+        ):
+            found.append(f"no cell calls {checker.__name__} ({label})")
+    return found
+
+
+def test_every_checker_declares_an_exercise_label():
+    unlabelled = [
+        name
+        for name in checks.__all__
+        if not getattr(getattr(checks, name), "label", "")
+    ]
+    assert not unlabelled, f"give these an @exercise label: {unlabelled}"
+    assert sorted(checks.labels()) == sorted(
+        getattr(checks, name).label for name in checks.__all__
+    )
+
+
+def test_every_declared_label_is_an_exercise_of_its_chapter_checked_in_place():
+    import nbformat
+
+    from aecourse.grade import exercise_labels
+
+    root = Path(__file__).resolve().parent.parent / "chapters"
+    problems = []
+    for label, checker in checks.labels().items():
+        chapter = checker.__module__.rpartition(".")[2]
+        nb = nbformat.read(root / f"{chapter}.ipynb", as_version=4)
+        if label not in exercise_labels(nb):
+            problems.append(
+                f"{label} ({checker.__name__}) is no {{exercise}} of {chapter}"
+            )
+    for path in sorted(root.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        problems += [
+            f"{path.name}: {p}" for p in checker_placement(nb, path.stem)
+        ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_placement_check_can_fail():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    def box(label):
+        return new_markdown_cell(
+            f"```{{exercise}} A title\n:label: {label}\n\nText.\n```"
+        )
+
+    nb = new_notebook(
+        cells=[
+            box("ex-binary-code"),
+            new_code_cell("def binary_code(c): ..."),
+            box("ex-min-code-bits"),
+            new_code_cell("assert checks.check_binary_code(binary_code)"),
+        ]
+    )
+    assert checker_placement(nb, "number_system") == [
+        "cell 4 calls checks.check_binary_code (exercise ex-binary-code) inside exercise ex-min-code-bits",
+        "no cell calls check_min_code_bits (ex-min-code-bits)",
+    ]
