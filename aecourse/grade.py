@@ -14,7 +14,7 @@ rights, so run it in a container or a throwaway account with nothing else to los
 Each submission runs in a fresh ``python3`` kernel (nbclient), in a fresh temporary folder, with
 ``AECOURSE_PROFILE=quick``, CUDA hidden (``CUDA_VISIBLE_DEVICES`` empty), ``MPLBACKEND=Agg``,
 ``OMP_NUM_THREADS`` = cores / jobs unless set, the ``aecourse`` the grader itself imports first on
-``PYTHONPATH``, and ``AECOURSE_VERDICTS`` naming a file where every checker the notebook calls appends
+``PYTHONPATH`` (``AECOURSE_DATA`` and ``AECOURSE_SEED`` pass through), and ``AECOURSE_VERDICTS`` naming a file where every checker the notebook calls appends
 its verdict record ``{label, passed, message}`` (:mod:`aecourse.checks._verdict`). A cell that raises
 does not stop the run (``allow_errors``), so one failing cell does not hide the exercises after it;
 the whole run, kernel start included, has ``--timeout`` seconds (default 600), after which its kernel is
@@ -272,9 +272,8 @@ async def execute(client, env: dict[str, str], timeout: float) -> bool:
     run.cancel()  # nbclient shuts the kernel down as it unwinds ...
     try:
         await run
-    except (
-        BaseException
-    ):  # the cancellation, or the kernel's death it causes
+    # the cancellation, or the death of the kernel that it causes
+    except BaseException:
         pass
     km = client.km  # ... and if it could not, the kernel is killed here
     if km is not None and await ensure_async(km.is_alive()):
@@ -297,6 +296,11 @@ async def run_one(
     if nb is None:
         outcome.status, outcome.detail = "unreadable", problem
         return outcome
+    for (
+        cell
+    ) in nb.cells:  # what the student's own run left is not evidence
+        if cell.get("cell_type") == "code":
+            cell.outputs, cell.execution_count = [], None
     outcome.nb = nb
     async with slots:
         start = time.monotonic()
@@ -304,8 +308,7 @@ async def run_one(
         verdicts = folder / ".verdicts.jsonl"
         client = NotebookClient(
             nb,
-            timeout=timeout
-            + 60,  # the whole run's limit below comes first
+            timeout=timeout + 60,  # the whole run's limit comes first
             kernel_name="python3",
             allow_errors=True,
             shutdown_kernel="immediate",

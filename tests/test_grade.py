@@ -14,7 +14,12 @@ import re
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import (
+    new_code_cell,
+    new_markdown_cell,
+    new_notebook,
+    new_output,
+)
 
 from aecourse import checks, grade
 
@@ -39,7 +44,7 @@ WRONG_2 = "def min_code_bits(n):\n    return max(1, n.bit_length() - 1)"
 
 
 def chapter(answer_1: str, answer_2: str):
-    """A tiny chapter: cell 4 and cell 7 are the answers, cells 5 and 8 call the checkers."""
+    """A tiny chapter: cells 4 and 7 are the answers, cells 5 and 8 call the checkers, 10 ends it."""
     cells = [
         new_markdown_cell("# Codes"),
         new_code_cell("from aecourse import checks"),
@@ -50,8 +55,26 @@ def chapter(answer_1: str, answer_2: str):
         new_code_cell(answer_2),
         new_code_cell("assert checks.check_min_code_bits(min_code_bits)"),
         new_markdown_cell(EX_FREE),
+        new_code_cell("print('the end')"),
     ]
     return new_notebook(cells=cells)
+
+
+def as_saved(nb):
+    """The notebook as a student saves it: every code cell with a count and an output of her own run
+    (here an error), which the grader must not take for its own."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = 99
+            cell.outputs = [
+                new_output(
+                    "error",
+                    ename="StaleError",
+                    evalue="old",
+                    traceback=[],
+                )
+            ]
+    return nb
 
 
 SUBMISSIONS = {
@@ -199,7 +222,9 @@ def graded(tmp_path_factory):
     folder = root / "submissions"
     folder.mkdir()
     for student, (one, two) in SUBMISSIONS.items():
-        nbformat.write(chapter(one, two), folder / f"{student}.ipynb")
+        nbformat.write(
+            as_saved(chapter(one, two)), folder / f"{student}.ipynb"
+        )
     (folder / "erin.ipynb").write_text('{"cells": [, "metadata": {}}')
     (folder / "notes.txt").write_text("not a notebook: left alone")
     out = root / "grades.csv"
