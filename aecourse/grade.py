@@ -244,10 +244,19 @@ def read_records(path: Path) -> dict[str, dict]:
     return records
 
 
+# IPython names a cell's code "<digits>.py" in a SyntaxError: "(3366549170.py, line 1)" -> "(line 1)"
+CELL_FILE = re.compile(r"\(\d+\.py, (line \d+)\)")
+
+
 def errors(nb) -> list[tuple[int, str]]:
     """(cell index, "Name: value") of every error output of the executed notebook, in order."""
     return [
-        (i, f"{out.get('ename')}: {out.get('evalue')}")
+        (
+            i,
+            CELL_FILE.sub(
+                r"(\1)", f"{out.get('ename')}: {out.get('evalue')}"
+            ),
+        )
         for i, cell in enumerate(nb.cells)
         if cell.get("cell_type") == "code"
         for out in cell.get("outputs", [])

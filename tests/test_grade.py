@@ -138,7 +138,7 @@ EXPECTED = {
             "ex-binary-code",
             "no",
             re.compile(
-                r"the checker never ran: SyntaxError: .+ \(cell 4\)"
+                r"the checker never ran: SyntaxError: .+ \(line 1\) \(cell 4\)"
             ),
         ),
         ("ex-min-code-bits", "yes", RIGHT_MESSAGE_2),
@@ -184,7 +184,9 @@ EXPECTED_SUMMARY = {
         "1",
         "2",
         "errors",
-        re.compile(r"cell 4 raised SyntaxError: .+ \(and 1 more error\)"),
+        re.compile(
+            r"cell 4 raised SyntaxError: .+ \(line 1\) \(and 1 more error\)"
+        ),
     ),
     "grace": (
         "1",
