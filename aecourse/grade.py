@@ -9,7 +9,9 @@ Command line (from a checkout, or wherever aecourse is installed)::
 SUBMISSIONS are ``.ipynb`` files or folders of them (a folder's ``*.ipynb``, not its subfolders); the
 student is the file name's stem (``submissions/ada.ipynb`` is ``ada``), so two submissions may not share
 a stem. **Submissions are untrusted code**: the grader runs whatever they contain with the grader's
-rights, so run it in a container or a throwaway account with nothing else to lose.
+rights, so run it in a container or a throwaway account with nothing else to lose. The verdict records
+come from the student's own kernel, so a student who reads this package can forge them: the gradebook
+is feedback for honest work, not proof.
 
 Each submission runs in a fresh ``python3`` kernel (nbclient), in a fresh temporary folder, with
 ``AECOURSE_PROFILE=quick``, CUDA hidden (``CUDA_VISIBLE_DEVICES`` empty), ``MPLBACKEND=Agg``,
