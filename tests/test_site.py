@@ -233,6 +233,11 @@ def start_browser():
         "--disable-gpu",
     ]:
         options.add_argument(flag)
+    # Every host but this one is unknown: the browser sees what an offline classroom sees, even
+    # on a machine with a network, and a request to a CDN fails at once (and is reported).
+    options.add_argument(
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+    )
     if os.geteuid() == 0:
         options.add_argument(
             "--no-sandbox"
@@ -707,6 +712,7 @@ a printed line far too long for the column """
 </pre></div></div></div>
 <div style="width: 900px">A block wider than a phone.</div>
 <script>console.error("a script of the site failed");</script>
+<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"></script>
 </article></body></html>
 """
 )
@@ -794,10 +800,17 @@ def test_the_checks_catch_an_open_solution_and_wide_code(broken_report):
     assert "x = 1  # a comment" in problems[0]
 
 
-def test_the_checks_catch_a_page_wider_than_a_phone(broken_report):
+def test_the_checks_catch_a_page_wider_than_a_phone_and_a_cdn(
+    broken_report,
+):
     problems = check_phone_width(broken_report)
     assert problems and "on a 390 px screen" in problems[0], problems
-    assert check_offline(broken_report) == []
+    problems = check_offline(broken_report)
+    assert problems == [
+        "request to another host (the site must work offline): "
+        "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js "
+        "(net::ERR_NAME_NOT_RESOLVED)"
+    ], problems
 
 
 def test_the_checks_catch_missing_launch_links(broken_report):
