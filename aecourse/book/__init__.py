@@ -1,2 +1,3 @@
 """Book tooling: execute and stamp the chapter notebooks, check they are fresh, write student copies
-(``notebooks``; command line ``python -m aecourse.book``)."""
+(``notebooks``; command line ``python -m aecourse.book``); make saved progress bars' text read their
+final state (``progress``)."""

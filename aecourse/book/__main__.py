@@ -1,4 +1,4 @@
-"""``python -m aecourse.book execute|bench|check|student ...``: see :mod:`aecourse.book.notebooks`."""
+"""``python -m aecourse.book execute|bench|check|student|progress ...``: see :mod:`aecourse.book.notebooks`."""
 
 import sys
 

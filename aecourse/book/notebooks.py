@@ -12,6 +12,7 @@ Command line (from the repository root)::
     python -m aecourse.book check chapters/*.ipynb
     python -m aecourse.book bench chapters/*.ipynb --profile quick   # time without saving
     python -m aecourse.book student chapters/*.ipynb --out student/
+    python -m aecourse.book progress chapters/*.ipynb   # bars' text to their final state, no run
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from aecourse import BOOK_REF, REPOSITORY
+from aecourse.book.progress import final_progress
 
 SOLUTION_TAG = "solution"
 STUDENT_STUB = "# Your solution here: the cell above defines the function to complete.\n"
@@ -80,6 +82,8 @@ def execute(
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute(env=env)
+    # tqdm's bars saved a text form from their first moment ("0%"); make it read their last state
+    final_progress(nb)
     import torch
 
     from aecourse.settings import device, seed_from_env
@@ -183,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     st.add_argument("paths", nargs="+")
     st.add_argument("--out", default="student")
+    pg = sub.add_parser(
+        "progress",
+        help="set saved progress bars' text to their final state (outputs only, nothing is run)",
+    )
+    pg.add_argument("paths", nargs="+")
     args = parser.parse_args(argv)
 
     status = 0
@@ -205,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                 else ""
             )
             print(f"{p}: " + ("; ".join(found) if found else "ok" + cost))
+        elif args.command == "progress":
+            nb = nbformat.read(p, as_version=4)
+            changed = final_progress(nb)
+            if changed:
+                nbformat.write(nb, p)
+            print(f"{p}: {changed} progress bars set to their final line")
         else:
             out = Path(args.out) / p.name
             out.parent.mkdir(parents=True, exist_ok=True)
