@@ -1,2 +1,3 @@
 """Book tooling: execute and stamp the chapter notebooks, check they are fresh, write student copies
-(``notebooks``; command line ``python -m aecourse.book``)."""
+(``notebooks``; command line ``python -m aecourse.book``); generate the instructor's page from the chapters
+(``instructor``; command line ``python -m aecourse.book.instructor``)."""
