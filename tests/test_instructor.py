@@ -96,19 +96,27 @@ def test_chapters_in_toc_order_with_each_exercise_and_who_grades_it(
     known = checks.labels()
     for c in chapters:
         for label, title in c.exercises:
-            (row,) = [
+            (item,) = [
                 line
                 for line in page.splitlines()
-                if line.startswith(f"| `{label}` |")
+                if line.startswith(f"- **{title}** (`{label}`, ")
             ]
-            assert title in row and EXERCISES[label][0] in row
+            assert item.endswith(f": tests {EXERCISES[label][0]}.")
             if label in known:
-                assert f"`checks.{known[label].__name__}`" in row
+                assert (
+                    f"graded by `checks.{known[label].__name__}`" in item
+                )
             else:
-                assert "open question" in row
+                assert "an open question, not graded" in item
     # by hand: a checked and an open exercise of the denoising chapter
-    assert "`checks.check_mask` |" in page
-    assert re.search(r"\| `ex-mask-level` \|.*open question", page)
+    assert (
+        "- **Masking noise** (`ex-mask`, 15 min, graded by `checks.check_mask`): tests masking "
+        "noise: independent corruption that leaves the clean target untouched."
+    ) in page
+    assert (
+        "- **A denoising autoencoder that copies** (`ex-mask-level`, 30 min, an open question, "
+        "not graded): tests how the corruption level"
+    ) in page
 
 
 def test_the_pages_links_resolve_from_where_it_is(page):
@@ -256,10 +264,10 @@ def test_a_small_book_by_hand(tmp_path):
     assert "- one thing,\n  over two lines;\n- another thing.\n" in text
     concept, minutes = EXERCISES["ex-mask"]
     assert (
-        f"| `ex-mask` | Masking noise | {concept} | {minutes} | `checks.check_mask` |"
+        f"- **Masking noise** (`ex-mask`, {minutes} min, graded by `checks.check_mask`): "
+        f"tests {concept}.\n- **What the level does** (`ex-mask-level`, "
         in text
     )
-    assert "| `ex-mask-level` | What the level does |" in text
     total = minutes + EXERCISES["ex-mask-level"][1]
     assert f"**Exercises** ({total} minutes in all)" in text
     # the stamp's full-profile CPU run; nothing else measured

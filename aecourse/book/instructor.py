@@ -67,7 +67,7 @@ EXERCISES: dict[str, tuple[str, int]] = {
         15,
     ),
     "ex-bottleneck": (
-        "the code's size, not the number of parameters, limits what the decoder can reconstruct",
+        "why the code's size, not the number of parameters, limits what the decoder can reconstruct",
         15,
     ),
     # the number system
@@ -432,27 +432,20 @@ def _gpu(found: dict) -> str:
     return ", ".join(shown) or "not measured"
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return text.replace("|", r"\|").replace("\n", " ")
-
-
-def _exercise_rows(chapter: Chapter, checkers: dict) -> list[str]:
-    rows = [
-        "| label | exercise | what it tests | minutes | graded by |",
-        "|---|---|---|---:|---|",
-    ]
+def _exercise_items(chapter: Chapter, checkers: dict) -> list[str]:
+    """One bullet per exercise: title, label, minutes, who grades it, the concept it tests."""
+    items = []
     for label, title in chapter.exercises:
         concept, minutes = EXERCISES[label]
         graded = (
-            f"`checks.{checkers[label].__name__}`"
+            f"graded by `checks.{checkers[label].__name__}`"
             if label in checkers
-            else "open question: read the answer (not graded)"
+            else "an open question, not graded"
         )
-        rows.append(
-            f"| `{label}` | {_cell(title)} | {_cell(concept)} | {minutes} | {graded} |"
+        items.append(
+            f"- **{title}** (`{label}`, {minutes} min, {graded}): tests {concept}."
         )
-    return rows
+    return items
 
 
 def _minutes(chapter: Chapter) -> int:
@@ -545,7 +538,7 @@ def render(root: Path, page_doc: str = PAGE.removesuffix(".md")) -> str:
             "",
             f"**Exercises** ({_minutes(c)} minutes in all)",
             "",
-            *_exercise_rows(c, checkers),
+            *_exercise_items(c, checkers),
         ]
     out += ["", *_handing_out(chapters, found, checkers)]
     return "\n".join(out) + "\n"
@@ -628,7 +621,7 @@ def _handing_out(
         "`python -m aecourse.grade --help` says the rest.",
         "",
         f"{graded} of the book's {graded + open_questions} exercises have a checker and are graded "
-        f"(*graded by* in the tables above); the other {open_questions} are open questions, which the "
+        f"(*graded by* in the lists above); the other {open_questions} are open questions, which the "
         "grader leaves to you (each has a worked solution in the chapter).",
         "",
         "Time: each submission costs the chapter's quick-profile run plus about "
