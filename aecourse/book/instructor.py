@@ -43,7 +43,7 @@ from pathlib import Path
 
 import nbformat
 
-from aecourse import BOOK_REF, REPOSITORY
+from aecourse import BOOK_REF, REPOSITORY, checks
 from aecourse.grade import DEFAULT_TIMEOUT, EXERCISE_LABEL
 
 PAGE = "instructor.md"  # where the page lives, relative to the book's root (its docname: instructor)
@@ -294,7 +294,7 @@ def read_chapter(
     """
     nb = nbformat.read(path, as_version=4)
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
-    where = f"{path.name}"
+    where = f"{doc}.ipynb"
     heading = next(
         (
             line[2:].strip()
@@ -306,7 +306,7 @@ def read_chapter(
     )
     if heading is None:
         raise ValueError(
-            f"{where} has no title: its first markdown cell should open with '# <title>'."
+            f"{where} has no title: no markdown cell has a line '# <title>'."
         )
     before = _paragraph(markdown, "**Before you start**")
     if before is None:
@@ -386,8 +386,8 @@ def read_timings(root: Path) -> dict[str, dict[str, dict]]:
     if not path.is_file():
         return {}
     timings = json.loads(path.read_text(encoding="utf-8"))
-    for topic, runs in timings.items():
-        for key, run in runs.items():
+    for topic, measured in timings.items():
+        for key, run in measured.items():
             if len(key.split()) != 2 or not isinstance(
                 run.get("seconds"), (int, float)
             ):
@@ -458,8 +458,6 @@ def render(root: Path, page_doc: str = PAGE.removesuffix(".md")) -> str:
     Deterministic: the same sources give the same text. Raises ValueError for a chapter the page cannot
     describe (see :func:`read_chapter`) or an exercise without an entry in :data:`EXERCISES`.
     """
-    from aecourse import checks
-
     checkers = checks.labels()
     timings = read_timings(root)
     chapters = [
