@@ -34,7 +34,8 @@ def test_masks_by_hand():
         [0, 0, 0],
     ]
     assert causal_mask(1, "A").tolist() == [[0]]
-    assert causal_mask(5, "B").sum() == 13  # two full rows and the centre row up to the centre
+    # two full rows and the centre row up to the centre
+    assert causal_mask(5, "B").sum() == 13
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         causal_mask(4, "A")
     with pytest.raises(ValueError, match="mask_type must be one of"):
@@ -65,14 +66,21 @@ def test_each_output_depends_only_on_earlier_positions(first_kernel):
     """∂ logits[r, c] / ∂ input is exactly 0 at (r, c) and every later position in raster order."""
     torch.manual_seed(1)
     k, h, w = 4, 5, 6
-    model = PixelCNN(k, channels=8, layers=3, first_kernel=first_kernel).double()
+    model = PixelCNN(
+        k, channels=8, layers=3, first_kernel=first_kernel
+    ).double()
     x = torch.rand(1, k, h, w, dtype=torch.float64, requires_grad=True)
     logits = model.logits(x)
     for i in range(h * w):
         r, c = divmod(i, w)
-        (grad,) = torch.autograd.grad(logits[0, :, r, c].sum(), x, retain_graph=True)
-        influence = grad.abs().sum((0, 1)).flatten()  # (H·W,) in raster order
-        assert torch.equal(influence[i:], torch.zeros_like(influence[i:])), (r, c)
+        (grad,) = torch.autograd.grad(
+            logits[0, :, r, c].sum(), x, retain_graph=True
+        )
+        # (H·W,) in raster order
+        influence = grad.abs().sum((0, 1)).flatten()
+        assert torch.equal(
+            influence[i:], torch.zeros_like(influence[i:])
+        ), (r, c)
         # and it does see its neighbours before it: left, and above
         if c > 0:
             assert influence[i - 1] > 0
@@ -87,12 +95,23 @@ def test_nll_is_the_summed_cross_entropy():
     logits = model(codes)
     assert logits.shape == (3, 6, 4, 4)
     per_grid = torch.stack(
-        [F.cross_entropy(logits[n].reshape(6, -1).T, codes[n].flatten(), reduction="sum") for n in range(3)]
+        [
+            F.cross_entropy(
+                logits[n].reshape(6, -1).T,
+                codes[n].flatten(),
+                reduction="sum",
+            )
+            for n in range(3)
+        ]
     )
     assert torch.allclose(model.nll(codes), per_grid)
     values = prior_loss(model, codes)
-    assert values["loss"].item() == pytest.approx(per_grid.mean().item(), rel=1e-6)
-    assert values["bits"].item() == pytest.approx(per_grid.mean().item() / math.log(2), rel=1e-6)
+    assert values["loss"].item() == pytest.approx(
+        per_grid.mean().item(), rel=1e-6
+    )
+    assert values["bits"].item() == pytest.approx(
+        per_grid.mean().item() / math.log(2), rel=1e-6
+    )
 
 
 def test_sampling_shape_range_and_reproducibility():
@@ -124,14 +143,23 @@ def test_a_tiny_prior_learns_a_deterministic_pattern():
     codes = stripes(256, k, gen(0))
     model = PixelCNN(k, channels=16, layers=1, first_kernel=3)
     history = train_prior(
-        model, codes, epochs=8, batch_size=32, lr=1e-2, generator=gen(1), progress=False
+        model,
+        codes,
+        epochs=8,
+        batch_size=32,
+        lr=1e-2,
+        generator=gen(1),
+        progress=False,
     )
     # 64 Adam steps: every grid costs about log2 k bits, its random first code, and nothing more
     assert history.metrics["bits"][-1] < history.metrics["bits"][0]
-    assert model.nll(codes).mean().item() / math.log(2) < math.log2(k) + 0.3
+    assert (
+        model.nll(codes).mean().item() / math.log(2) < math.log2(k) + 0.3
+    )
     samples = model.sample(32, (4, 4), generator=gen(2))
     assert torch.equal(samples, stripes_from(samples[:, 0, 0], k))
-    assert len(samples[:, 0, 0].unique()) > 1  # the first code is still drawn, not fixed
+    # the first code is still drawn, not fixed
+    assert len(samples[:, 0, 0].unique()) > 1
 
 
 def stripes_from(first: torch.Tensor, k: int) -> torch.Tensor:

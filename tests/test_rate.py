@@ -84,10 +84,14 @@ def test_a_constant_unit_decodes_to_its_value():
 def test_uniform_quantizer_refuses_bad_input():
     with pytest.raises(ValueError, match=r"codes \(N, units\)"):
         UniformQuantizer.fit(torch.zeros(5), 2)
-    with pytest.raises(ValueError, match="bits must be an integer from 1 to 24"):
+    with pytest.raises(
+        ValueError, match="bits must be an integer from 1 to 24"
+    ):
         UniformQuantizer.fit(torch.zeros(5, 2), 0)
     q = UniformQuantizer.fit(torch.rand(5, 2), 2)
     with pytest.raises(ValueError, match="must have 2 units"):
         q(torch.rand(5, 3))
-    with pytest.raises(ValueError, match="levels must be an integer tensor"):
+    with pytest.raises(
+        ValueError, match="levels must be an integer tensor"
+    ):
         q.decode(torch.rand(5, 2))

@@ -63,7 +63,9 @@ def test_nearest_codes_of_a_feature_map_are_per_position():
     for n in range(4):
         for h in range(5):
             for w in range(6):
-                _, best = brute_force(z[n, :, h, w].unsqueeze(0), codebook)
+                _, best = brute_force(
+                    z[n, :, h, w].unsqueeze(0), codebook
+                )
                 assert codes[n, h, w] == best[0]
 
 
@@ -93,7 +95,9 @@ def test_bad_shapes_and_codes_are_refused():
         nearest_codes(torch.randn(2, 5), codebook)
     with pytest.raises(ValueError, match=r"D = 3 on axis 1"):
         nearest_codes(torch.randn(2, 3, 4), codebook)
-    with pytest.raises(ValueError, match=r"codebook must be a float tensor \(K, D\)"):
+    with pytest.raises(
+        ValueError, match=r"codebook must be a float tensor \(K, D\)"
+    ):
         nearest_codes(torch.randn(2, 3), torch.randn(3))
     with pytest.raises(ValueError, match=r"codes must lie in 0 \.\. 3"):
         lookup(torch.tensor([0, 4]), codebook)
@@ -103,9 +107,13 @@ def test_bad_shapes_and_codes_are_refused():
         vq_losses(torch.randn(2, 3), torch.randn(2, 4))
     with pytest.raises(ValueError, match="beta must be a number"):
         vq_losses(torch.randn(2, 3), torch.randn(2, 3), beta=-1)
-    with pytest.raises(ValueError, match="num_codes must be an integer >= 1"):
+    with pytest.raises(
+        ValueError, match="num_codes must be an integer >= 1"
+    ):
         VectorQuantizer(0, 3)
-    with pytest.raises(ValueError, match=r"decay must be a number in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"decay must be a number in \[0, 1\]"
+    ):
         VectorQuantizer(4, 3, ema=True, decay=1.5)
     with pytest.raises(ValueError, match="'unpool' decoder"):
         VQVAE(decoder="unpool")
@@ -121,7 +129,9 @@ def test_straight_through_has_the_value_of_z_q_and_the_gradient_of_the_identity(
     out = straight_through(z_e, z_q)
     assert torch.allclose(out, z_q)
     w = torch.randn(4, 3, generator=g)
-    d_ze, d_zq = torch.autograd.grad((out * w).sum(), (z_e, z_q), allow_unused=True)
+    d_ze, d_zq = torch.autograd.grad(
+        (out * w).sum(), (z_e, z_q), allow_unused=True
+    )
     assert torch.equal(d_ze, w)
     assert d_zq is None or torch.equal(d_zq, torch.zeros_like(d_zq))
 
@@ -175,11 +185,14 @@ def test_loss_terms_by_hand():
     # two images of two positions each (N = 2, D = 2): per image sums, averaged over the images
     z_e = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0], [0.0, 0.0]])
     codebook = torch.tensor([[0.0, 0.0], [2.0, 2.0]], requires_grad=True)
-    z_e = z_e.reshape(2, 2, 2).permute(0, 2, 1).unsqueeze(-1)  # (N=2, D=2, H=2, W=1)
+    # (N=2, D=2, H=2, W=1)
+    z_e = z_e.reshape(2, 2, 2).permute(0, 2, 1).unsqueeze(-1)
     codes = nearest_codes(z_e, codebook.detach())
     # [1,0] -> 0 (1 vs 5), [0,2] -> 0 (4 vs 4: the lower index), [3,3] -> 1, [0,0] -> 0
     assert codes.flatten().tolist() == [0, 0, 1, 0]
-    codebook_term, commitment = vq_losses(z_e, lookup(codes, codebook), beta=0.5)
+    codebook_term, commitment = vq_losses(
+        z_e, lookup(codes, codebook), beta=0.5
+    )
     # image 1: 1 + 4 = 5; image 2: (1 + 1) + 0 = 2; mean 3.5
     assert codebook_term.item() == pytest.approx(3.5)
     assert commitment.item() == pytest.approx(0.5 * 3.5)
@@ -223,7 +236,9 @@ def test_the_ema_update_by_hand():
 def test_the_ema_codebook_moves_in_training_forward_passes_only():
     torch.manual_seed(6)
     q = VectorQuantizer(4, 2, ema=True, decay=0.9)
-    assert not q.codebook.requires_grad and "codebook" not in dict(q.named_parameters())
+    assert not q.codebook.requires_grad and "codebook" not in dict(
+        q.named_parameters()
+    )
     z = torch.randn(32, 2)
     q.eval()
     before = q.codebook.clone()
@@ -241,26 +256,39 @@ def test_the_ema_codebook_moves_in_training_forward_passes_only():
 
 def test_ema_update_is_refused_without_ema():
     with pytest.raises(ValueError, match="ema=True"):
-        VectorQuantizer(3, 2).ema_update(torch.zeros(1, 2), torch.tensor([0]))
+        VectorQuantizer(3, 2).ema_update(
+            torch.zeros(1, 2), torch.tensor([0])
+        )
 
 
 # --- usage, perplexity, dead codes, restarts -----------------------------------------------------------
 
 
 def test_perplexity_is_k_for_uniform_use_and_1_for_a_single_code():
-    assert perplexity(torch.arange(8).repeat(5), 8).item() == pytest.approx(8)
+    assert perplexity(
+        torch.arange(8).repeat(5), 8
+    ).item() == pytest.approx(8)
     assert perplexity(torch.full((20,), 3), 8).item() == pytest.approx(1)
     # two codes used half the time each, among 16: 2
-    assert perplexity(torch.tensor([[0, 9], [9, 0]]), 16).item() == pytest.approx(2)
+    assert perplexity(
+        torch.tensor([[0, 9], [9, 0]]), 16
+    ).item() == pytest.approx(2)
 
 
 def test_perplexity_against_scipy():
     g = gen(7)
-    codes = torch.randint(0, 10, (500,), generator=g) % 7  # uneven use, code 7..9 unused
+    # uneven use, code 7..9 unused
+    codes = torch.randint(0, 10, (500,), generator=g) % 7
     counts = code_usage(codes, 10)
-    assert counts.tolist() == np.bincount(codes.numpy(), minlength=10).tolist()
-    expected = math.exp(entropy(counts.numpy()))  # scipy normalises and uses ln
-    assert perplexity(codes, 10).item() == pytest.approx(expected, rel=1e-12)
+    assert (
+        counts.tolist()
+        == np.bincount(codes.numpy(), minlength=10).tolist()
+    )
+    # scipy normalises and uses ln
+    expected = math.exp(entropy(counts.numpy()))
+    assert perplexity(codes, 10).item() == pytest.approx(
+        expected, rel=1e-12
+    )
     # 2 to the entropy in bits is the same number
     assert perplexity(codes, 10).item() == pytest.approx(
         2 ** entropy(counts.numpy(), base=2), rel=1e-12
@@ -269,8 +297,22 @@ def test_perplexity_against_scipy():
 
 def test_dead_codes():
     codes = torch.tensor([0, 0, 2, 2, 2, 5])
-    assert dead_codes(codes, 6).tolist() == [False, True, False, True, True, False]
-    assert dead_codes(codes, 6, min_count=2).tolist() == [False, True, False, True, True, True]
+    assert dead_codes(codes, 6).tolist() == [
+        False,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert dead_codes(codes, 6, min_count=2).tolist() == [
+        False,
+        True,
+        False,
+        True,
+        True,
+        True,
+    ]
     with pytest.raises(ValueError, match=r"codes must lie in 0 \.\. 4"):
         dead_codes(codes, 5)
 
@@ -279,7 +321,11 @@ def test_dead_codes():
 def test_restarting_replaces_only_the_dead_codes(ema):
     torch.manual_seed(8)
     q = VectorQuantizer(6, 2, ema=ema)
-    q.load_codebook(torch.tensor([[0.0, 0], [50, 50], [10, 0], [60, 60], [70, 70], [0, 10]]))
+    q.load_codebook(
+        torch.tensor(
+            [[0.0, 0], [50, 50], [10, 0], [60, 60], [70, 70], [0, 10]]
+        )
+    )
     # 160 vectors (40 images of 2 × 2 positions), each near code 0, 2 or 5
     live = torch.tensor([[0.0, 0], [10, 0], [0, 10]])
     near = live[torch.arange(160) % 3] + torch.randn(160, 2)
@@ -294,8 +340,11 @@ def test_restarting_replaces_only_the_dead_codes(ema):
     assert torch.equal(after[~dead], before[~dead])
     vectors = z.permute(0, 2, 3, 1).reshape(-1, 2)
     for k in restarted:
-        assert (vectors == after[k]).all(1).any(), "a restarted code sits on an encoder output"
-    assert len({tuple(after[k].tolist()) for k in restarted}) == 3  # distinct outputs
+        assert (vectors == after[k]).all(1).any(), (
+            "a restarted code sits on an encoder output"
+        )
+    # distinct outputs
+    assert len({tuple(after[k].tolist()) for k in restarted}) == 3
     if ema:
         assert q.cluster_size[restarted].tolist() == [1.0, 1.0, 1.0]
         assert torch.equal(q.code_sum[restarted], after[restarted])
@@ -308,14 +357,17 @@ def test_restarting_replaces_only_the_dead_codes(ema):
 
 def test_restart_every_restarts_the_codes_unused_since_the_last_restart():
     q = VectorQuantizer(4, 2, restart_every=3, generator=gen(1))
-    q.load_codebook(torch.tensor([[0.0, 0.0], [9.0, 9.0], [-9.0, 9.0], [9.0, -9.0]]))
+    q.load_codebook(
+        torch.tensor([[0.0, 0.0], [9.0, 9.0], [-9.0, 9.0], [9.0, -9.0]])
+    )
     z = torch.randn(8, 2, generator=gen(2)) * 0.1  # all nearest to code 0
     q.train()
     q(z)
     q(z)
     assert q.usage.tolist() == [16, 0, 0, 0]
     before = q.codebook.detach().clone()
-    out = q(z)  # third pass: codes 1..3 restart onto rows of z before quantizing
+    # third pass: codes 1..3 restart onto rows of z before quantizing
+    out = q(z)
     moved = (q.codebook.detach() != before).any(1)
     assert moved.tolist() == [False, True, True, True]
     assert perplexity(out.codes, 4).item() > 1
@@ -332,8 +384,12 @@ def test_kmeans_matches_scikit_learns_lloyd_from_the_same_start():
     vectors = torch.from_numpy(x)
     ours = kmeans(vectors, 4, iterations=50, generator=gen(3))
     # the documented start: the first k rows of a random permutation drawn with the generator
-    start = vectors[torch.randperm(len(vectors), generator=gen(3))[:4]].numpy()
-    sk = KMeans(4, init=start, n_init=1, max_iter=50, tol=0, algorithm="lloyd").fit(x)
+    start = vectors[
+        torch.randperm(len(vectors), generator=gen(3))[:4]
+    ].numpy()
+    sk = KMeans(
+        4, init=start, n_init=1, max_iter=50, tol=0, algorithm="lloyd"
+    ).fit(x)
     assert np.allclose(ours.numpy(), sk.cluster_centers_, atol=1e-10)
 
 
@@ -354,7 +410,9 @@ def test_kmeans_init_starts_every_code_among_the_encoder_outputs():
 
 def test_vqvae_shapes_rate_and_decoding_its_codes():
     torch.manual_seed(10)
-    model = VQVAE(num_codes=32, code_dim=3, channels=(4, 8), decoder="resize")
+    model = VQVAE(
+        num_codes=32, code_dim=3, channels=(4, 8), decoder="resize"
+    )
     x = torch.rand(5, 1, 28, 28)
     model.eval()
     out = model(x)
@@ -363,7 +421,9 @@ def test_vqvae_shapes_rate_and_decoding_its_codes():
     assert out.codebook_loss.shape == out.commitment_loss.shape == ()
     assert model.bits_per_image == 49 * 5
     assert torch.equal(model.codes(x), out.codes)
-    assert torch.allclose(model.decode_codes(out.codes), out.reconstruction)
+    assert torch.allclose(
+        model.decode_codes(out.codes), out.reconstruction
+    )
     with pytest.raises(ValueError, match=r"grid \(N, 7, 7\)"):
         model.decode_codes(torch.zeros(5, 6, 6, dtype=torch.long))
 
@@ -374,20 +434,37 @@ def test_a_few_dozen_steps_lower_the_loss(ema):
     grid = torch.arange(28.0)
     centres = torch.randint(6, 22, (64, 2), generator=gen(4)).float()
     x = torch.exp(
-        -((grid.view(1, 28, 1) - centres[:, 0].view(-1, 1, 1)) ** 2 + (grid.view(1, 1, 28) - centres[:, 1].view(-1, 1, 1)) ** 2)
+        -(
+            (grid.view(1, 28, 1) - centres[:, 0].view(-1, 1, 1)) ** 2
+            + (grid.view(1, 1, 28) - centres[:, 1].view(-1, 1, 1)) ** 2
+        )
         / 18
     ).unsqueeze(1)
     model = VQVAE(num_codes=16, code_dim=4, channels=(4, 8), ema=ema)
     model.kmeans_init(x, generator=gen(5))
     before = vqvae_loss(model.eval(), x)
     history = train_vqvae(
-        model, x, epochs=4, batch_size=8, lr=3e-3, generator=gen(6), progress=False
+        model,
+        x,
+        epochs=4,
+        batch_size=8,
+        lr=3e-3,
+        generator=gen(6),
+        progress=False,
     )
     after = vqvae_loss(model.eval(), x)
     assert after["reconstruction"] < 0.7 * before["reconstruction"]
-    assert set(history.metrics) == {"reconstruction", "codebook", "commitment", "perplexity"}
+    assert set(history.metrics) == {
+        "reconstruction",
+        "codebook",
+        "commitment",
+        "perplexity",
+    }
     # the loss is the sum of its parts (epoch means of each)
-    parts = sum(history.metrics[k][-1] for k in ("reconstruction", "codebook", "commitment"))
+    parts = sum(
+        history.metrics[k][-1]
+        for k in ("reconstruction", "codebook", "commitment")
+    )
     assert history.train[-1] == pytest.approx(parts, rel=1e-5)
     assert 1 <= history.metrics["perplexity"][-1] <= 16
     with pytest.raises(ValueError, match="Unknown loss kind"):

@@ -48,7 +48,9 @@ def _check_features(name: str, features) -> torch.Tensor:
     return features
 
 
-def gaussian_fit(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def gaussian_fit(
+    features: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean (d,) and covariance (d, d) of features (N, d), N ≥ 2, in float64.
 
     The covariance divides by N − 1, as ``numpy.cov`` does (and the usual FID code with it).
@@ -82,7 +84,9 @@ def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     return (vectors * eigenvalues.clamp_min(0).sqrt()) @ vectors.T
 
 
-def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor) -> torch.Tensor:
+def trace_sqrt_product(
+    cov1: torch.Tensor, cov2: torch.Tensor
+) -> torch.Tensor:
     """tr (Σ₁ Σ₂)^{1/2} for covariances (d, d), as Σ_i √λ_i of S Σ₂ S with S = Σ₁^{1/2} (module docstring)."""
     s = sqrtm_psd(cov1)
     middle = s @ _check_covariance("cov2", cov2).detach().double() @ s
@@ -102,9 +106,11 @@ def frechet_distance(
     cov1 = _check_covariance("cov1", cov1)
     cov2 = _check_covariance("cov2", cov2)
     d = cov1.shape[0]
-    if cov2.shape[0] != d or tuple(mean1.shape) != (d,) or tuple(
-        mean2.shape
-    ) != (d,):
+    if (
+        cov2.shape[0] != d
+        or tuple(mean1.shape) != (d,)
+        or tuple(mean2.shape) != (d,)
+    ):
         raise ValueError(
             f"means must be (d,) and covariances (d, d) with one d, got means {tuple(mean1.shape)}, "
             f"{tuple(mean2.shape)} and covariances {tuple(cov1.shape)}, {tuple(cov2.shape)}."
@@ -159,7 +165,9 @@ class DigitClassifier(nn.Module):
         self.output = nn.Linear(features, classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.hidden(self.encoder(check_images(x)).flatten(1)))
+        return torch.relu(
+            self.hidden(self.encoder(check_images(x)).flatten(1))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.features(x))
@@ -216,8 +224,12 @@ def frechet_distance_of_images(
 ) -> float:
     """The Fréchet distance between the classifier's features of generated and of real images, each
     (N, 1, 28, 28) with N ≥ 2. Use the same number of each, and compare with :func:`frechet_floor`."""
-    f_gen = predict(classifier, check_images(generated), batch_size, "features")
-    f_real = predict(classifier, check_images(real), batch_size, "features")
+    f_gen = predict(
+        classifier, check_images(generated), batch_size, "features"
+    )
+    f_real = predict(
+        classifier, check_images(real), batch_size, "features"
+    )
     return frechet_distance_of_features(f_gen, f_real)
 
 

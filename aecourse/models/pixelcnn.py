@@ -70,14 +70,19 @@ class MaskedConv2d(nn.Conv2d):
     ):
         mask = causal_mask(kernel_size, mask_type)
         super().__init__(
-            in_channels, out_channels, kernel_size, padding=kernel_size // 2
+            in_channels,
+            out_channels,
+            kernel_size,
+            padding=kernel_size // 2,
         )
         self.mask_type = mask_type
         self.register_buffer("mask", mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # masked on every call, not once: the optimizer's steps would otherwise refill the zeros
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+        return F.conv2d(
+            x, self.weight * self.mask, self.bias, padding=self.padding
+        )
 
 
 class PixelCNN(nn.Module):
@@ -103,7 +108,8 @@ class PixelCNN(nn.Module):
         integer("layers", layers, low=0)
         self.first = MaskedConv2d(num_codes, channels, first_kernel, "A")
         self.blocks = nn.ModuleList(
-            MaskedConv2d(channels, channels, 3, "B") for _ in range(layers)
+            MaskedConv2d(channels, channels, 3, "B")
+            for _ in range(layers)
         )
         # 1 × 1 convolutions look at one position only, so they need no mask
         self.head = nn.Sequential(
@@ -141,7 +147,8 @@ class PixelCNN(nn.Module):
             )
         h = self.first(onehot)
         for block in self.blocks:
-            h = h + block(torch.relu(h))  # residual: the mask-A layer's causality is kept by every block
+            # residual: adding a mask-B output keeps the mask-A layer's causality
+            h = h + block(torch.relu(h))
         return self.head(h)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
@@ -152,9 +159,9 @@ class PixelCNN(nn.Module):
 
     def nll(self, codes: torch.Tensor) -> torch.Tensor:
         """−log p(codes) in nats, one value per grid: codes (N, H, W) -> (N,). Divide by ln 2 for bits."""
-        return F.cross_entropy(self(codes), codes.long(), reduction="none").sum(
-            (1, 2)
-        )
+        return F.cross_entropy(
+            self(codes), codes.long(), reduction="none"
+        ).sum((1, 2))
 
     @torch.no_grad()
     def sample(
@@ -174,7 +181,10 @@ class PixelCNN(nn.Module):
         integer("n", n, low=1)
         if len(shape) != 2:
             raise ValueError(f"shape must be (H, W), got {shape!r}.")
-        height, width = (integer("shape[0]", shape[0], low=1), integer("shape[1]", shape[1], low=1))
+        height, width = (
+            integer("shape[0]", shape[0], low=1),
+            integer("shape[1]", shape[1], low=1),
+        )
         if not temperature > 0:
             raise ValueError(
                 f"temperature must be > 0, got {temperature!r}."
@@ -182,18 +192,24 @@ class PixelCNN(nn.Module):
         self.eval()
         device = self.first.weight.device
         draw_on = generator.device if generator is not None else device
-        codes = torch.zeros(n, height, width, dtype=torch.long, device=device)
+        codes = torch.zeros(
+            n, height, width, dtype=torch.long, device=device
+        )
         for r in range(height):
             for c in range(width):
                 logits = self(codes)[:, :, r, c] / temperature  # (n, K)
                 probs = torch.softmax(logits.double(), 1).to(draw_on)
-                codes[:, r, c] = torch.multinomial(
-                    probs, 1, generator=generator
-                ).squeeze(1).to(device)
+                codes[:, r, c] = (
+                    torch.multinomial(probs, 1, generator=generator)
+                    .squeeze(1)
+                    .to(device)
+                )
         return codes
 
 
-def prior_loss(model: PixelCNN, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+def prior_loss(
+    model: PixelCNN, codes: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The prior's batch loss for :func:`aecourse.training.fit`: codes (N, H, W) ->
     {"loss": mean −log p(codes) in nats per grid, "bits": the same in bits per grid}."""
     nats = model.nll(codes).mean()

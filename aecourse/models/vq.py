@@ -36,7 +36,6 @@ with :func:`aecourse.training.fit`.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -121,7 +120,9 @@ def squared_distances(
     )
 
 
-def nearest_codes(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+def nearest_codes(
+    z: torch.Tensor, codebook: torch.Tensor
+) -> torch.Tensor:
     """The index of the nearest codebook vector (squared Euclidean distance) at every position of z.
 
     z: vectors (N, D) -> codes (N,); or a conv feature map (N, D, H, W), a D-vector at each of the H·W
@@ -146,7 +147,9 @@ def lookup(codes: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
             f"codes must be a tensor (N,) or a grid (N, H, W), got {describe(codes)}."
         )
     indices("codes", codes, "code indices")
-    if codes.numel() and (codes.min() < 0 or codes.max() >= len(codebook)):
+    if codes.numel() and (
+        codes.min() < 0 or codes.max() >= len(codebook)
+    ):
         raise ValueError(
             f"codes must lie in 0 .. {len(codebook) - 1} (K = {len(codebook)}), got values from "
             f"{int(codes.min())} to {int(codes.max())}."
@@ -155,7 +158,9 @@ def lookup(codes: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     return vectors if codes.dim() == 1 else vectors.permute(0, 3, 1, 2)
 
 
-def straight_through(z_e: torch.Tensor, z_q: torch.Tensor) -> torch.Tensor:
+def straight_through(
+    z_e: torch.Tensor, z_q: torch.Tensor
+) -> torch.Tensor:
     """z_e + sg[z_q − z_e]: the value of z_q, the gradient of the identity to z_e (and none to z_q).
 
     z_e, z_q: any two equal shapes -> that shape. The decoder's gradient ∂L/∂z_q arrives at z_e unchanged
@@ -403,7 +408,9 @@ class VectorQuantizer(nn.Module):
         )
 
     @torch.no_grad()
-    def ema_update(self, vectors: torch.Tensor, codes: torch.Tensor) -> None:
+    def ema_update(
+        self, vectors: torch.Tensor, codes: torch.Tensor
+    ) -> None:
         """One EMA step of the codebook from vectors (M, D) and their codes (M,) (ema=True only).
 
         With n_k the number of vectors assigned to code k and s_k their sum:
@@ -439,7 +446,9 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(self.code_sum / smoothed.unsqueeze(1))
 
     @torch.no_grad()
-    def set_codes(self, which: torch.Tensor, vectors: torch.Tensor) -> None:
+    def set_codes(
+        self, which: torch.Tensor, vectors: torch.Tensor
+    ) -> None:
         """Put codes ``which`` (n,) at vectors (n, D); with ema=True, as a fresh pseudo-count of one."""
         which = torch.as_tensor(which, device=self.codebook.device)
         vectors = vectors.detach().to(self.codebook)
@@ -450,10 +459,9 @@ class VectorQuantizer(nn.Module):
 
     def load_codebook(self, vectors: torch.Tensor) -> None:
         """Replace the whole codebook by vectors (K, D), e.g. k-means centres of encoder outputs."""
-        if (
-            not isinstance(vectors, torch.Tensor)
-            or tuple(vectors.shape) != (self.num_codes, self.code_dim)
-        ):
+        if not isinstance(vectors, torch.Tensor) or tuple(
+            vectors.shape
+        ) != (self.num_codes, self.code_dim):
             raise ValueError(
                 f"vectors must be ({self.num_codes}, {self.code_dim}), one per code, got "
                 f"{describe(vectors)}."
@@ -579,9 +587,11 @@ class VQVAE(nn.Module):
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (N, 7, 7) integers in 0 .. K−1 -> images (N, 1, 28, 28) in [0, 1]: the decoder's half of
         the model, the second stage of two-stage generation."""
-        if not isinstance(codes, torch.Tensor) or tuple(
-            codes.shape[1:]
-        ) != self.grid_shape or codes.dim() != 3:
+        if (
+            not isinstance(codes, torch.Tensor)
+            or tuple(codes.shape[1:]) != self.grid_shape
+            or codes.dim() != 3
+        ):
             raise ValueError(
                 f"codes must be a grid (N, {CODE_SIZE}, {CODE_SIZE}), got {describe(codes)}."
             )

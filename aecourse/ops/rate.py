@@ -67,7 +67,9 @@ class UniformQuantizer:
     bits: int
 
     @classmethod
-    def fit(cls, train_codes: torch.Tensor, bits: int) -> UniformQuantizer:
+    def fit(
+        cls, train_codes: torch.Tensor, bits: int
+    ) -> UniformQuantizer:
         """The quantizer whose ranges are those of ``train_codes`` (N, units), with 2^bits levels each.
 
         Raises ValueError unless train_codes is a float tensor (N, units) and bits an integer from 1
@@ -129,7 +131,10 @@ class UniformQuantizer:
             raise ValueError(
                 f"levels must be an integer tensor (N, {self.units}), got {describe(levels)}."
             )
-        low, step = self.low.to(levels.device), self.step.to(levels.device)
+        low, step = (
+            self.low.to(levels.device),
+            self.step.to(levels.device),
+        )
         return low + (levels.to(low.dtype) + 0.5) * step
 
     def __call__(self, codes: torch.Tensor) -> torch.Tensor:
