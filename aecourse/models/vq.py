@@ -616,7 +616,7 @@ class VQVAE(nn.Module):
         """Start the codebook at the k-means centres of the encoder's outputs on images x (N, 1, 28, 28).
 
         Every code then begins where encoder outputs are, so none starts dead (a fix for codebook
-        collapse). Returns the new codebook (K, D). Needs N·49 ≥ K.
+        collapse). Returns the new codebook (K, D) and leaves the model in eval mode. Needs N·49 ≥ K.
         """
         self.eval()
         vectors = _as_vectors(self.encode(x))
