@@ -15,14 +15,15 @@ deviations from a typical activation, not the activation itself. Two ways to mak
 
 Why unit-norm columns: the L1 penalty could otherwise be dodged by shrinking f and growing W_dec by the
 same factor, which leaves x̂ unchanged and makes the penalty meaningless. :class:`ConstrainedAdam`
-renormalises the columns after every step and first removes from each column's gradient the component
-parallel to the column (:func:`remove_parallel_component`), which would only change the column's length,
-which the renormalisation then undoes.
+renormalises the columns after every step. Before the step it removes from each column's gradient the
+component parallel to the column (:func:`remove_parallel_component`): that component can only change
+the column's length, which the renormalisation undoes anyway, but left in it would still enter Adam's
+running averages and so distort the steps that do turn the column.
 
 Scores: :func:`fvu` (fraction of variance unexplained), :func:`l0` (active latents per example),
 :func:`dead_latents`, :func:`recovered_fraction` (how many planted directions the dictionary found) and
-:func:`loss_recovered` (how much of the network's loss survives when the SAE's reconstruction replaces the
-activations). The activations are plain tensors (N, d): any model's activations can be fed in, and
+:func:`loss_recovered` (how much of the loss lost by deleting the activations comes back when the SAE's
+reconstruction replaces them). The activations are plain tensors (N, d): any model's activations can be fed in, and
 :func:`replacement_losses` takes the model's loss as a function of the activations.
 """
 
