@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,6 +75,10 @@ def test_a_ratio_outside_0_1_is_refused(ratio):
         ValueError, match=r"ratio must be a number in \[0, 1\)"
     ):
         small_mae(mask_ratio=ratio)
+
+
+def test_numpy_ratios_are_numbers_too():
+    assert keep_count(16, np.float32(0.75)) == 4
 
 
 def test_a_ratio_that_hides_every_patch_is_refused():

@@ -27,6 +27,7 @@ the images a figure shows. Randomness comes from an optional ``torch.Generator``
 from __future__ import annotations
 
 import copy
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -55,7 +56,7 @@ def keep_count(length: int, ratio: float) -> int:
     integer("length", length, low=1)
     if (
         isinstance(ratio, bool)
-        or not isinstance(ratio, int | float)
+        or not isinstance(ratio, Real)
         or not 0 <= ratio < 1
     ):
         raise ValueError(
