@@ -19,8 +19,8 @@ function, and the explanation; then the *checker* cell, ``assert checks.check_x(
 
 For the copy to run top to bottom with every exercise unsolved, no later cell may use a student's answer:
 :func:`answer_problems` finds, statically, every name a solution cell defines and each later code cell
-that reads it, other than in the call of that exercise's own checker. The exercise chapters lean on
-these copies; the grader (:mod:`aecourse.grade`) runs them once students have filled them in.
+that reads it, other than in the call of that exercise's own checker. Every chapter with exercises has
+its copy: students work in it, and the grader (:mod:`aecourse.grade`) runs it once they have filled it in.
 
 Command line: ``python -m aecourse.book student chapters/*.ipynb --out student/`` (the committed copies).
 """
