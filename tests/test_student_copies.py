@@ -18,8 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from conftest import SHARED_MNIST
+from test_chapters import CHAPTERS  # the chapters of _toc.yml, in order
 
 from aecourse import checks, grade
 from aecourse.book.student import (
@@ -33,12 +33,6 @@ COPIES = ROOT / "student"
 REGENERATE = (
     "python -m aecourse.book student chapters/*.ipynb --out student/"
 )
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-CHAPTERS = [
-    ROOT / f"{entry['file']}.ipynb"
-    for part in TOC["parts"]
-    for entry in part["chapters"]
-]
 # The chapter whose copy the default run executes: the cheapest to run (its full-profile stamp is the
 # smallest, 85 s, the next 198 s). Measured: this test took 121 s of wall time and 46 s of CPU under
 # nice 19 on the project's 2-core machine while it was busy (load about 10), OMP_NUM_THREADS=1.
