@@ -14,11 +14,9 @@ from aecourse import BOOK_REF
 from aecourse.book.notebooks import (
     COLAB_GUARD,
     COLAB_INSTALL,
-    SOLUTION_TAG,
-    STUDENT_STUB,
     problems,
-    student_copy,
 )
+from aecourse.book.student import SOLUTION_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -112,27 +110,6 @@ def test_at_least_two_exercises_with_hidden_checked_solutions(chapter):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "checks.check_" in code, (
         f"{path.name}: exercises must be checked by aecourse.checks"
-    )
-
-
-def test_student_copy_has_no_solution_code(chapter):
-    path, nb = chapter
-    student = student_copy(nb)
-    solution_sources = {
-        c.source
-        for c in nb.cells
-        if SOLUTION_TAG in c.metadata.get("tags", [])
-    }
-    assert all(
-        c.source not in solution_sources
-        for c in student.cells
-        if c.cell_type == "code"
-    )
-    assert sum(c.source == STUDENT_STUB for c in student.cells) == len(
-        solution_sources
-    )
-    assert not any(
-        c.get("outputs") for c in student.cells if c.cell_type == "code"
     )
 
 

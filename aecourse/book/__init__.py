@@ -1,4 +1,4 @@
-"""Book tooling: execute and stamp the chapter notebooks, check they are fresh, write student copies
-(``notebooks``; command line ``python -m aecourse.book``); make saved progress bars' text read their
-final state (``progress``); generate the instructor's page from the chapters (``instructor``; command
-line ``python -m aecourse.book.instructor``)."""
+"""Book tooling: execute and stamp the chapter notebooks, check they are fresh (``notebooks``; command
+line ``python -m aecourse.book``); write student copies (``student``); make saved progress bars' text
+read their final state (``progress``); generate the instructor's page from the chapters (``instructor``;
+command line ``python -m aecourse.book.instructor``)."""

@@ -3,22 +3,21 @@
 The book is published from notebooks committed with the outputs of a ``full``-profile run. To keep
 outputs honest, :func:`execute` records a hash of the code cells it ran (with profile, device, seed and
 time); :func:`problems` reports a notebook whose code changed since, or that has no outputs. Solution
-code sits in cells tagged ``solution``: :func:`student_copy` replaces it with a stub, so students and
-instructors get their copies from the one notebook.
+code sits in cells tagged ``solution``: the ``student`` command writes each chapter's student copy
+(:mod:`aecourse.book.student`), so students and instructors get their copies from the one notebook.
 
 Command line (from the repository root)::
 
     python -m aecourse.book execute chapters/structure.ipynb   # full profile by default
     python -m aecourse.book check chapters/*.ipynb
     python -m aecourse.book bench chapters/*.ipynb --profile quick   # time without saving
-    python -m aecourse.book student chapters/*.ipynb --out student/
+    python -m aecourse.book student chapters/*.ipynb --out student/   # the committed copies
     python -m aecourse.book progress chapters/*.ipynb   # bars' text to their final state, no run
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import os
 import sys
@@ -30,8 +29,6 @@ import nbformat
 from aecourse import BOOK_REF, REPOSITORY
 from aecourse.book.progress import final_progress
 
-SOLUTION_TAG = "solution"
-STUDENT_STUB = "# Your solution here: the cell above defines the function to complete.\n"
 COLAB_INSTALL = f'"aecourse @ git+{REPOSITORY}@{BOOK_REF}"'
 COLAB_GUARD = '"google.colab" in sys.modules'  # the condition every chapter's install cell acts under
 
@@ -142,20 +139,6 @@ def problems(nb) -> list[str]:
     return found
 
 
-def student_copy(nb):
-    """A copy without solutions: each ``solution`` cell's code becomes a stub, every output is cleared."""
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if SOLUTION_TAG in cell.metadata.get("tags", []):
-            cell.source = STUDENT_STUB
-        cell.outputs = []
-        cell.execution_count = None
-    nb.metadata.pop("aecourse", None)
-    return nb
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m aecourse.book",
@@ -183,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ck.add_argument("paths", nargs="+")
     st = sub.add_parser(
-        "student", help="write student copies without solutions"
+        "student",
+        help="write student copies: exercises unsolved, no solutions, no outputs "
+        "(exit 1 if a later cell uses an answer)",
     )
     st.add_argument("paths", nargs="+")
     st.add_argument("--out", default="student")
@@ -221,12 +206,21 @@ def main(argv: list[str] | None = None) -> int:
                 nbformat.write(nb, p)
             print(f"{p}: {changed} progress bars set to their final line")
         else:
+            # imported here: it loads the checkers (and torch), which check does not need
+            from aecourse.book.student import (
+                answer_problems,
+                student_copy,
+            )
+
             out = Path(args.out) / p.name
             out.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(
-                student_copy(nbformat.read(p, as_version=4)), out
-            )
+            nb = nbformat.read(p, as_version=4)
+            nbformat.write(student_copy(nb), out)
             print(f"{p} -> {out}")
+            # the copy is written anyway; the problems say why it would not run unsolved
+            for problem in answer_problems(nb):
+                status = 1
+                print(f"{p}: {problem}", file=sys.stderr)
     return status
 
 
