@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from markdown_it import MarkdownIt
 
 from aecourse import BOOK_REF
 from aecourse.book.notebooks import (
@@ -183,6 +184,51 @@ def test_no_empty_markdown_cells(chapter):
         if c.cell_type == "markdown" and not c.source.strip()
     ]
     assert not empty, f"{path.name}: empty markdown cells {empty}"
+
+
+def unclosed_fences(markdown: str) -> list[int]:
+    """The lines (1-based) where a code fence or directive opens and is never closed.
+
+    A directive whose body holds a code block needs a longer outer fence (````{solution}): with three
+    backticks the inner block's closing fence closes the directive, and the directive's own closing
+    fence then opens a code block that swallows the rest of the cell.
+    """
+    lines = markdown.splitlines()
+    bad = []
+    for token in MarkdownIt("commonmark").parse(markdown):
+        if token.type != "fence":
+            continue
+        start, end = token.map
+        last = lines[end - 1].strip() if end - 1 > start else ""
+        closed = len(last) >= len(token.markup) and set(last) == {
+            token.markup[0]
+        }
+        if not closed:
+            bad.append(start + 1)
+    return bad
+
+
+def test_unclosed_fences_are_found():
+    body = ":class: dropdown\n\n```python\nx = 1\n```\n"
+    # three backticks: the inner block closes the box, the box's fence opens a block on line 7
+    assert unclosed_fences(
+        "```{solution} ex-x\n" + body + "```\nrest\n"
+    ) == [7]
+    assert (
+        unclosed_fences("````{solution} ex-x\n" + body + "````\n") == []
+    )
+    assert unclosed_fences("text\n```python\nx = 1\n```\n") == []
+
+
+def test_every_fence_and_directive_is_closed(chapter):
+    path, nb = chapter
+    bad = [
+        (i, line)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown"
+        for line in unclosed_fences(c.source)
+    ]
+    assert not bad, f"{path.name}: (cell, line) of unclosed fences {bad}"
 
 
 def test_each_chapter_ends_with_a_link_to_the_next():
