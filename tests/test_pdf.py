@@ -215,6 +215,20 @@ def test_an_unknown_paper_size_is_refused(tmp_path):
         )
 
 
+def test_the_command_says_why_it_printed_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    from aecourse.book.notebooks import main
+
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    monkeypatch.chdir(tmp_path)  # a book, never built
+    assert main(["pdf", "--no-build"]) == 1
+    assert capsys.readouterr().err == (
+        f"no PDF: no {Path('_build/singlehtml/intro.html')}: build it (drop --no-build)\n"
+    )
+    assert not (tmp_path / "_build" / "aecourse.pdf").exists()
+
+
 # --- Chromium: the printed book, and a print of a tiny page -------------------------------------
 
 
@@ -273,6 +287,11 @@ def test_the_printed_book_has_page_numbers_and_a4_pages(printed):
     assert abs(float(box.height) - 841.9) < 1, box
 
 
+# a 1x1 PNG
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 TINY_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title></head>
 <body><article class="bd-article">
 <h2>1. A tiny chapter</h2><p>Some prose.</p>
@@ -305,7 +324,8 @@ def test_a_tiny_page_prints_and_a_cut_off_line_or_a_cdn_is_refused(
     assert "Tiny" in text and text.endswith("1 / 1")
     bad = TINY_PAGE.format(
         code="y = 2  # " + "far too long for the page " * 12,
-        extra='<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>',
+        extra=f'<img src="{PIXEL}" alt="a tall figure" style="width: 50px; height: 1500px">'
+        '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>',
     )
     (tmp_path / "bad.html").write_text(bad)
     with pytest.raises(RuntimeError) as error:

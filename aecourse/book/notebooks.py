@@ -195,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pdf":
         from aecourse.book.pdf import make_pdf
 
-        made = make_pdf(
-            out=args.out, paper=args.paper, build=not args.no_build
-        )
+        try:
+            made = make_pdf(
+                out=args.out, paper=args.paper, build=not args.no_build
+            )
+        except RuntimeError as error:  # a failed build or print: say why
+            print(f"no PDF: {error}", file=sys.stderr)
+            return 1
         print(
             f"{made['out']}: {made['pages']} pages, {made['bytes'] / 1e6:.1f} MB, "
             f"{made['formulas']} formulas, {made['solutions']} solutions shown; "

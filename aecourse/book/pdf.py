@@ -20,8 +20,8 @@ Solutions are printed open, each in a box headed "Solution to Exercise n.m": the
 instructor's copy, to prepare a class or mark work from, and a closed box cannot be opened on paper.
 Students' copies without solutions come from ``python -m aecourse.book student``.
 
-:func:`check_pdf` is what CI asks of the result (``tests/test_pdf.py``): a plausible page count and
-every page title of the table of contents in the text.
+:func:`check_pdf` is what CI asks of the result (``tests/test_pdf.py``): every page title of the
+table of contents opening a page, and a plausible page count.
 """
 
 from __future__ import annotations
@@ -52,10 +52,12 @@ MARGINS = {
 }
 # A plausible number of pages per page of the table of contents (the landing page and the chapters):
 # fewer means content is missing (a page printed blank, the print cut short), more that the layout
-# broke (a figure or a line per page). When this was written the book printed 280 A4 pages for 9
-# titles: 4 for the landing page, 25 to 46 a chapter.
+# broke (a figure or a line per page). When this was written the book printed 261 A4 pages for 9
+# titles: 4 for the landing page, 26 to 43 a chapter.
 PAGES_PER_TITLE = (10, 60)
-SINGLEHTML = Path("_build") / "singlehtml"
+SINGLEHTML = (
+    Path("_build") / "singlehtml"
+)  # where jupyter-book's singlehtml builder writes
 DEFAULT_OUT = Path("_build") / "aecourse.pdf"
 
 
@@ -156,11 +158,11 @@ def check_pages(
     pages_per_title: tuple[int, int] = PAGES_PER_TITLE,
     snippets: list[str] = (),
 ) -> list[str]:
-    """Why a printed book whose pages hold the texts pages (:func:`pdf_pages`) is not the whole book.
+    """Why a printed book is not the whole book (an empty list when it is).
 
-    An empty list when it is. titles: every page title the book must hold (:func:`page_titles`). Each must open a page (its
-    chapter's first page, a section number such as "3. " aside): a title found only in the contents
-    list or in a mention does not count. The number of pages must be within pages_per_title times
+    pages: the text of each page (:func:`pdf_pages`). titles: every page title the book must hold
+    (:func:`page_titles`); each must open a page (its chapter's first page, a section number such as
+    "3. " aside): a title found only in the contents list or in a mention does not count. The number of pages must be within pages_per_title times
     the number of titles, both ends included. snippets: more text that must be somewhere (the first
     line of each solution, say); spaces do not count, as the PDF's text may add or drop them. Raises
     ValueError for an empty titles list or a bad range.
@@ -201,6 +203,14 @@ def check_pages(
 # --- building the single page ------------------------------------------------------------------------
 
 
+def single_page(root: str | Path = ".") -> Path:
+    """The one HTML file of the single-page build: ``_build/singlehtml/<the toc's root>.html``."""
+    import yaml
+
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    return Path(root) / SINGLEHTML / f"{toc['root']}.html"
+
+
 def build_singlehtml(root: str | Path = ".") -> Path:
     """Run ``jupyter-book build root --builder singlehtml``; return the one HTML file it writes.
 
@@ -219,7 +229,7 @@ def build_singlehtml(root: str | Path = ".") -> Path:
         "singlehtml",
     ]
     done = subprocess.run(command, capture_output=True, text=True)
-    page = root / SINGLEHTML / "intro.html"
+    page = single_page(root)
     if done.returncode != 0 or not page.is_file():
         log = (done.stdout + done.stderr)[-3000:]
         raise RuntimeError(
@@ -348,23 +358,42 @@ const done = arguments[arguments.length - 1];
 # Run in the page laid out for print at the paper's width: what sticks out of the column or scrolls
 # would be cut off on paper (the print styles are to wrap or shrink it).
 CUT_OFF = """
+const [page_height] = arguments;
 const main = document.querySelector('article.bd-article') || document.body;
 const right = main.getBoundingClientRect().right;
 const cut = [];
 for (const el of main.querySelectorAll(
     'pre, table, img, .cell_output .output, mjx-container[display="true"]')) {
   const r = el.getBoundingClientRect();
-  if (r.width === 0 || !(el.scrollWidth > el.clientWidth + 1 || r.right > right + 1)) continue;
-  const text = (el.innerText || el.getAttribute('src') || '').trim().split('\\n')[0];
-  cut.push(`${el.tagName.toLowerCase()} needs ${Math.round(Math.max(el.scrollWidth, r.width))} px ` +
-           `of ${Math.round(main.clientWidth)} px: ${text.slice(0, 50)}`);
+  const text = (el.innerText || el.getAttribute('src') || '').trim().split('\\n')[0].slice(0, 50);
+  if (r.width === 0) continue;
+  if (el.scrollWidth > el.clientWidth + 1 || r.right > right + 1) {
+    cut.push(`${el.tagName.toLowerCase()} needs ${Math.round(Math.max(el.scrollWidth, r.width))} ` +
+             `px of ${Math.round(main.clientWidth)} px: ${text}`);
+  } else if (el.tagName === 'IMG' && r.height > page_height) {
+    cut.push(`img ${Math.round(r.height)} px tall, a page ${page_height} px: ${text}`);
+  }
 }
 return cut;
 """
 
 
-def cut_off(browser, width_px: int) -> list[str]:
-    """What would be cut off at the page's edge when the page is laid out for print width_px wide."""
+def print_area(paper: str) -> tuple[int, int]:
+    """(width, height) of a page's printed area in CSS pixels (96 an inch): the paper less MARGINS."""
+    width, height = PAPER[paper]
+    return (
+        round(
+            (width - MARGINS["marginLeft"] - MARGINS["marginRight"]) * 96
+        ),
+        round(
+            (height - MARGINS["marginTop"] - MARGINS["marginBottom"]) * 96
+        ),
+    )
+
+
+def cut_off(browser, width_px: int, height_px: int) -> list[str]:
+    """What would be cut off at a page's edge (wider than width_px, an image taller than height_px)
+    when the page is laid out for print width_px wide (CSS pixels, 96 an inch)."""
     browser.execute_cdp_cmd(
         "Emulation.setEmulatedMedia", {"media": "print"}
     )
@@ -378,7 +407,7 @@ def cut_off(browser, width_px: int) -> list[str]:
         },
     )
     try:
-        return browser.execute_script(CUT_OFF)
+        return browser.execute_script(CUT_OFF, height_px)
     finally:
         browser.execute_cdp_cmd(
             "Emulation.clearDeviceMetricsOverride", {}
@@ -440,8 +469,9 @@ def print_pdf(
 
     paper: "a4" or "letter"; title: the running head of every page. Returns what was printed:
     {"pages", "formulas", "solutions", "bytes"}. Raises ValueError for an unknown paper, RuntimeError
-    (listing them) if a formula is left untypeset, an image is missing, a solution box stayed closed or
-    the page asked another host for anything.
+    (listing them, and writing no PDF) if a formula is left untypeset, an image is missing, a
+    solution box stayed closed, the page asked another host for anything, or something would be cut
+    off at a page's edge (:func:`cut_off`).
     """
     from pypdf import PdfReader
 
@@ -460,12 +490,9 @@ def print_pdf(
             problems = print_problems(
                 report, _requests_elsewhere(browser)
             )
-            column = (
-                width - MARGINS["marginLeft"] - MARGINS["marginRight"]
-            ) * 96  # CSS px
             problems += [
                 f"cut off at the page's edge: {what}"
-                for what in cut_off(browser, round(column))
+                for what in cut_off(browser, *print_area(paper))
             ]
             if problems:
                 raise RuntimeError(
@@ -529,11 +556,7 @@ def make_pdf(
     start = time.time()
     root = Path(root)
     out = Path(out) if out is not None else root / DEFAULT_OUT
-    page = (
-        build_singlehtml(root)
-        if build
-        else root / SINGLEHTML / "intro.html"
-    )
+    page = build_singlehtml(root) if build else single_page(root)
     if not page.is_file():
         raise RuntimeError(f"no {page}: build it (drop --no-build)")
     build_seconds = time.time() - start
