@@ -20,7 +20,6 @@ import pytest
 from matplotlib.backends.backend_pdf import PdfPages
 
 from aecourse.book import pdf as book_pdf
-from aecourse.book.notebooks import SOLUTION_TAG
 from aecourse.book.pdf import (
     check_pages,
     check_pdf,
@@ -29,6 +28,7 @@ from aecourse.book.pdf import (
     pdf_pages,
     print_problems,
 )
+from aecourse.book.student import SOLUTION_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINTED = ROOT / book_pdf.DEFAULT_OUT

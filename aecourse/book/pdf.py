@@ -52,8 +52,8 @@ MARGINS = {
 }
 # A plausible number of pages per page of the table of contents (the landing page and the chapters):
 # fewer means content is missing (a page printed blank, the print cut short), more that the layout
-# broke (a figure or a line per page). When this was written the book printed 261 A4 pages for 9
-# titles: 4 for the landing page, 26 to 43 a chapter.
+# broke (a figure or a line per page). When this was written the book printed 274 A4 pages for 10
+# titles: 4 for the landing page, 26 to 43 a chapter, 13 for the instructors' page.
 PAGES_PER_TITLE = (10, 60)
 SINGLEHTML = (
     Path("_build") / "singlehtml"
@@ -549,7 +549,7 @@ def make_pdf(
     out: the PDF's path (default ``root/_build/aecourse.pdf``); paper: "a4" or "letter". Returns
     :func:`print_pdf`'s record with "out", "seconds" (all of it) and "build_seconds". Raises
     RuntimeError if the build or the print fails. Checking the PDF's text (:func:`check_pdf`) is left
-    to the tests: reading 300 pages back costs about 20 s of CPU.
+    to the tests: reading 274 pages back costs about 20 s of CPU.
     """
     import yaml
 
