@@ -18,7 +18,7 @@ page, and wrap long code and output lines instead of cutting them off.
 
 Solutions are printed open, each in a box headed "Solution to Exercise n.m": the printout is the
 instructor's copy, to prepare a class or mark work from, and a closed box cannot be opened on paper.
-Students' copies without solutions come from ``python -m aecourse.book student``.
+Students' copies, without solutions, are the ones in ``student/`` (:mod:`aecourse.book.student`).
 
 :func:`check_pdf` is what CI asks of the result (``tests/test_pdf.py``): every page title of the
 table of contents opening a page, and a plausible page count.
