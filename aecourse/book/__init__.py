@@ -1,4 +1,5 @@
 """Book tooling: execute and stamp the chapter notebooks, check they are fresh (``notebooks``; command
 line ``python -m aecourse.book``); write student copies (``student``); make saved progress bars' text
 read their final state (``progress``); generate the instructor's page from the chapters (``instructor``;
-command line ``python -m aecourse.book.instructor``)."""
+command line ``python -m aecourse.book.instructor``); print the whole book to one PDF (``pdf``; command
+line ``python -m aecourse.book pdf``)."""

@@ -1,4 +1,5 @@
-"""``python -m aecourse.book execute|bench|check|student|progress ...``: see :mod:`aecourse.book.notebooks`."""
+"""``python -m aecourse.book execute|bench|check|student|progress|pdf ...``: see
+:mod:`aecourse.book.notebooks` (and :mod:`aecourse.book.pdf`)."""
 
 import sys
 

@@ -13,6 +13,7 @@ Command line (from the repository root)::
     python -m aecourse.book bench chapters/*.ipynb --profile quick   # time without saving
     python -m aecourse.book student chapters/*.ipynb --out student/   # the committed copies
     python -m aecourse.book progress chapters/*.ipynb   # bars' text to their final state, no run
+    python -m aecourse.book pdf   # the whole book as one PDF: see aecourse.book.pdf
 """
 
 from __future__ import annotations
@@ -177,7 +178,36 @@ def main(argv: list[str] | None = None) -> int:
         help="set saved progress bars' text to their final state (outputs only, nothing is run)",
     )
     pg.add_argument("paths", nargs="+")
+    pd = sub.add_parser(
+        "pdf",
+        help="print the whole book to one PDF, solutions shown (instructors)",
+    )
+    pd.add_argument(
+        "--out", default=None, help="default _build/aecourse.pdf"
+    )
+    pd.add_argument("--paper", default="a4", choices=("a4", "letter"))
+    pd.add_argument(
+        "--no-build",
+        action="store_true",
+        help="print the single-page build already in _build/singlehtml",
+    )
     args = parser.parse_args(argv)
+    if args.command == "pdf":
+        from aecourse.book.pdf import make_pdf
+
+        try:
+            made = make_pdf(
+                out=args.out, paper=args.paper, build=not args.no_build
+            )
+        except RuntimeError as error:  # a failed build or print: say why
+            print(f"no PDF: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"{made['out']}: {made['pages']} pages, {made['bytes'] / 1e6:.1f} MB, "
+            f"{made['formulas']} formulas, {made['solutions']} solutions shown; "
+            f"{made['seconds']:.0f} s ({made['build_seconds']:.0f} s of it the build)"
+        )
+        return 0
 
     status = 0
     for p in map(Path, args.paths):
