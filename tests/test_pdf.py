@@ -20,6 +20,7 @@ import pytest
 from matplotlib.backends.backend_pdf import PdfPages
 
 from aecourse.book import pdf as book_pdf
+from aecourse.book.browser import why_no_browser
 from aecourse.book.pdf import (
     check_pages,
     check_pdf,
@@ -257,7 +258,7 @@ def solution_first_lines(root: Path) -> list[str]:
 def printed() -> list[str]:
     """The text of each page of _build/aecourse.pdf (read once: about 20 s of CPU for 300 pages)."""
     if not PRINTED.is_file():
-        why = book_pdf.why_no_browser()
+        why = why_no_browser()
         _skip_or_fail(
             f"no {PRINTED.relative_to(ROOT)}: run `python -m aecourse.book pdf`"
             + (f" ({why})" if why else "")
@@ -304,7 +305,7 @@ TINY_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title>
 def test_a_tiny_page_prints_and_a_cut_off_line_or_a_cdn_is_refused(
     tmp_path,
 ):
-    _skip_or_fail(book_pdf.why_no_browser())
+    _skip_or_fail(why_no_browser())
     (tmp_path / "good.html").write_text(
         TINY_PAGE.format(code="x = 1", extra="")
     )

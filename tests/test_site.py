@@ -24,14 +24,10 @@ check the checks themselves on a deliberately broken page.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import shutil
 import struct
-import threading
 import urllib.parse
 from pathlib import Path
 
@@ -39,6 +35,7 @@ import pytest
 import yaml
 
 import aecourse
+from aecourse.book.browser import Server, start_browser, why_no_browser
 
 pytestmark = pytest.mark.browser
 
@@ -125,33 +122,13 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
 # --- the browser ---------------------------------------------------------------------------------
 
 
-def _browser() -> tuple[str | None, str | None]:
-    binary = os.environ.get("AECOURSE_CHROMIUM") or next(
-        filter(None, map(shutil.which, ["chromium", "chromium-browser"])),
-        None,
-    )
-    return binary, shutil.which("chromedriver")
-
-
 def _missing() -> str | None:
     """Why the browser tests cannot run here (None when they can)."""
     if not (HTML / "index.html").is_file():
         return (
             f"no built site in {HTML}: run `jupyter-book build .` first"
         )
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return (
-            "selenium is not installed (pip install -r requirements.txt)"
-        )
-    binary, driver = _browser()
-    if binary is None or driver is None:
-        return (
-            "no Chromium and chromedriver on PATH "
-            "(Debian: apt-get install chromium chromium-driver)"
-        )
-    return None
+    return why_no_browser()
 
 
 def _skip_or_fail_if_missing() -> None:
@@ -161,65 +138,6 @@ def _skip_or_fail_if_missing() -> None:
     if os.environ.get("AECOURSE_BROWSER_REQUIRED") == "1":
         pytest.fail(f"AECOURSE_BROWSER_REQUIRED=1 but {reason}")
     pytest.skip(reason)
-
-
-class Server:
-    """``folder`` served on 127.0.0.1 at a free port by a daemon thread (``with Server(folder) as s``)."""
-
-    def __init__(self, folder: Path):
-        handler = functools.partial(Quiet, directory=str(folder))
-        self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), handler
-        )
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-
-    def __enter__(self) -> Server:
-        threading.Thread(
-            target=self.httpd.serve_forever, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-def start_browser():
-    """Headless Chromium driven by selenium, logging the console and the network."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = _browser()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in [
-        "--headless=new",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-    ]:
-        options.add_argument(flag)
-    # Every host but this one is unknown: the browser sees what an offline classroom sees, even
-    # on a machine with a network, and a request to a CDN fails at once (and is reported).
-    options.add_argument(
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-    )
-    if os.geteuid() == 0:
-        options.add_argument(
-            "--no-sandbox"
-        )  # Chromium's sandbox refuses root
-    options.add_argument(f"--window-size={WIDE[0]},{WIDE[1]}")
-    options.set_capability(
-        "goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"}
-    )
-    browser = webdriver.Chrome(service=Service(driver), options=options)
-    browser.set_script_timeout(60)
-    browser.set_page_load_timeout(60)
-    return browser
 
 
 def set_screen(browser, size: tuple[int, int]) -> None:
@@ -581,7 +499,7 @@ def site():
     """Serve _build/html and open a browser; yields a function page -> report (each page opened once)."""
     _skip_or_fail_if_missing()
     reports: dict[str, dict] = {}
-    browser = start_browser()
+    browser = start_browser(window=WIDE)
     try:
         with Server(HTML) as server:
 
@@ -695,7 +613,7 @@ def broken_report(tmp_path_factory):
     folder.mkdir()
     (folder / "broken.html").write_text(BROKEN_PAGE)
     (folder / "plot.png").write_bytes(_tiny_png())
-    browser = start_browser()
+    browser = start_browser(window=WIDE)
     try:
         with Server(folder.parent) as server:
             yield collect(browser, server.url, "chapters/broken")

@@ -27,19 +27,16 @@ table of contents opening a page, and a plausible page count.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import threading
 import time
 import unicodedata
 import urllib.parse
 from pathlib import Path
+
+from aecourse.book.browser import Server, start_browser
 
 # Paper sizes and margins in inches, as Page.printToPDF takes them (top and bottom leave room for the
 # running head and the page number).
@@ -239,89 +236,6 @@ def build_singlehtml(root: str | Path = ".") -> Path:
 
 
 # --- the browser -------------------------------------------------------------------------------------
-
-
-def browser_paths() -> tuple[str | None, str | None]:
-    """(Chromium, chromedriver) found on PATH ($AECOURSE_CHROMIUM names another Chromium), None if absent."""
-    binary = os.environ.get("AECOURSE_CHROMIUM") or next(
-        filter(None, map(shutil.which, ["chromium", "chromium-browser"])),
-        None,
-    )
-    return binary, shutil.which("chromedriver")
-
-
-def why_no_browser() -> str | None:
-    """Why a PDF cannot be printed here (selenium, Chromium or its driver missing), None when it can."""
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return (
-            "selenium is not installed (pip install -r requirements.txt)"
-        )
-    if None in browser_paths():
-        return "no Chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver)"
-    return None
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-class Server:
-    """folder served on 127.0.0.1 at a free port by a daemon thread (``with Server(folder) as s: s.url``).
-
-    Over http, not file://: Chromium refuses MathJax's web fonts from file:// URLs.
-    """
-
-    def __init__(self, folder: Path):
-        handler = functools.partial(_Quiet, directory=str(folder))
-        self.httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), handler
-        )
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-
-    def __enter__(self) -> Server:
-        threading.Thread(
-            target=self.httpd.serve_forever, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def start_browser(timeout: int):
-    """Headless Chromium (selenium) that knows no host but 127.0.0.1 and logs its network requests."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    reason = why_no_browser()
-    if reason:
-        raise RuntimeError(f"cannot print the book: {reason}")
-    binary, driver = browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in [
-        "--headless=new",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-    ]:
-        options.add_argument(flag)
-    # Offline by construction: a request to any other host fails at once, and is reported.
-    options.add_argument(
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-    )
-    if os.geteuid() == 0:
-        options.add_argument(
-            "--no-sandbox"
-        )  # Chromium's sandbox refuses root
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    browser = webdriver.Chrome(service=Service(driver), options=options)
-    browser.set_script_timeout(timeout)
-    browser.set_page_load_timeout(timeout)
-    return browser
 
 
 # Run in the page once loaded: wait for MathJax and the images, open every solution box, and report
