@@ -31,10 +31,9 @@ import aecourse
 
 LOGGER = logging.getLogger(__name__)
 
-# the docnames that get a link (the chapter notebooks), and where their student copies are
-# committed, relative to the book's root
+# the docnames that get a link: the chapter notebooks (their student copies are committed in
+# aecourse.book.instructor.STUDENT_FOLDER, relative to the book's root)
 CHAPTERS = "chapters/"
-STUDENT = "student"
 CSS_CLASS = "aecourse-student-copy"
 LABEL = "Exercises only:"
 TEXT = "open the student copy in Colab"
@@ -101,11 +100,14 @@ def add_student_copy_link(app, doctree, docname: str) -> None:
     topic = topic_of(app, docname)
     if topic is None or app.builder.format != "html":
         return
-    copy = Path(app.srcdir) / STUDENT / f"{topic}.ipynb"
+    # imported here: aecourse.book imports the checkers (and torch), which only this step needs
+    from aecourse.book.instructor import STUDENT_FOLDER, colab_url
+
+    copy = Path(app.srcdir) / STUDENT_FOLDER / f"{topic}.ipynb"
     if not copy.is_file():
         LOGGER.warning(
-            f"{docname}: no student copy {STUDENT}/{topic}.ipynb to link: run "
-            f"`python -m aecourse.book student chapters/*.ipynb --out {STUDENT}/`",
+            f"{docname}: no student copy {STUDENT_FOLDER}/{topic}.ipynb to link: run `python -m "
+            f"aecourse.book student chapters/*.ipynb --out {STUDENT_FOLDER}/`",
             location=docname,
         )
         return
@@ -116,9 +118,6 @@ def add_student_copy_link(app, doctree, docname: str) -> None:
             location=docname,
         )
         return
-    # imported here: aecourse.book imports the checkers (and torch), which only this step needs
-    from aecourse.book.instructor import colab_url
-
     # read at call time, not bound at import: the same names as theme_options
     url = colab_url(topic, aecourse.REPOSITORY, LAUNCH_REF)
     section.insert(1, student_copy_link(url, LAUNCH_REF))

@@ -1,7 +1,8 @@
 """The book's Sphinx extension _ext/launch_links.py: the repository and the launch buttons' ref from
 aecourse, and the student copy's Colab link under each chapter's title.
 
-A tiny book (two chapter notebooks, one with a student copy and one without, and a landing page) is
+A tiny book (three chapter notebooks: one with a student copy, one without, one without a title;
+and a landing page) is
 built in-process with myst-nb and sphinx-book-theme, as Jupyter Book configures them, once for this
 repository and once for a fork; the links are read from its HTML and compared with URLs written out
 by hand. tests/test_site.py checks the real book's pages.
@@ -76,7 +77,7 @@ def build_tiny_book(folder: Path) -> tuple[Path, str]:
     )
     (source / "index.md").write_text(
         "# A tiny book\n\n```{toctree}\nchapters/hourglass\n"
-        "chapters/no_copy\n```\n"
+        "chapters/no_copy\nchapters/untitled\n```\n"
     )
     nbformat.write(
         _notebook("The hourglass"), source / "chapters/hourglass.ipynb"
@@ -87,6 +88,11 @@ def build_tiny_book(folder: Path) -> tuple[Path, str]:
     nbformat.write(
         _notebook("The hourglass"), source / "student/hourglass.ipynb"
     )
+    # a chapter whose first cell has no heading: nothing to put the link under
+    untitled = _notebook("")
+    untitled.cells[0].source = "No heading, just a paragraph."
+    nbformat.write(untitled, source / "chapters/untitled.ipynb")
+    nbformat.write(untitled, source / "student/untitled.ipynb")
     warnings = io.StringIO()
     out = folder / "html"
     with docutils_namespace():
@@ -210,5 +216,21 @@ def test_no_link_without_a_student_copy_or_outside_the_chapters(
     assert (
         "aecourse-student-copy" not in (html / "index.html").read_text()
     )
-    # the one warning is the missing copy's
-    assert warnings.count("WARNING") == 1, warnings
+    untitled = (html / "chapters/untitled.html").read_text()
+    assert "aecourse-student-copy" not in untitled
+    assert (
+        "chapters/untitled: no title to put the student copy's link under"
+        in warnings
+    )
+    # no other warning than these two and Sphinx's own about the untitled page
+    expected = (
+        "no student copy",
+        "no title to put",
+        "doesn't have a title",
+    )
+    others = [
+        line
+        for line in warnings.splitlines()
+        if "WARNING" in line and not any(e in line for e in expected)
+    ]
+    assert others == []
