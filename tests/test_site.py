@@ -13,7 +13,10 @@ per page, which one test per (page, check) reads:
   ``\\begin{`` left in the text, no TeX error;
 - ``figures``: every image in the page loaded and has alt text that describes it (not a file name);
 - ``solutions``: solution boxes closed until clicked, open after a click;
-- ``launch_links``: the Colab and Binder links of a chapter open this repository's notebook;
+- ``launch_links``: the Colab and Binder links of a chapter open this repository's notebook at the
+  release the book installs (``aecourse.BOOK_REF``), and the student copy's Colab link (added by
+  ``_ext/launch_links.py``) sits right under the title, shown and inside the column at 1280 px and
+  inside the screen at 390 px;
 - ``code_width``, ``output_width``: no code cell, no output wider than its column at 1280 px (but
   ``WIDE_ALLOWED``);
 - ``phone_width``: no page wider than a 390-px phone screen.
@@ -28,6 +31,7 @@ import json
 import os
 import re
 import struct
+import subprocess
 import urllib.parse
 from pathlib import Path
 
@@ -42,7 +46,6 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 SCREENSHOT_DIR = ROOT / "_build" / "screenshots"
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 # Every page of the table of contents (docnames: the landing page, then the chapters in order).
 PAGES = [TOC["root"]] + [
@@ -193,11 +196,20 @@ const done = arguments[arguments.length - 1];
     alt: img.getAttribute('alt'),
     loaded: img.complete && img.naturalWidth > 0,
   }));
-  // launch links (in the header, outside the main column)
+  // launch links (in the header, outside the main column), not the student copy's link
   out.launch = [...document.querySelectorAll(
-      'a[href*="colab.research.google.com"], a[href*="mybinder.org"]')].map(a => a.href);
+      'a[href*="colab.research.google.com"], a[href*="mybinder.org"]')]
+      .filter(a => !a.closest('.aecourse-student-copy')).map(a => a.href);
   // code cells and outputs wider than their column
   const column = main.getBoundingClientRect();
+  // the student copy's link under the title
+  out.student_copy = [...main.querySelectorAll('p.aecourse-student-copy a')].map(a => {
+    const r = a.getBoundingClientRect();
+    const before = a.parentElement.previousElementSibling;
+    return {href: a.href, text: a.innerText.trim(),
+            under_title: !!before && before.tagName === 'H1',
+            shown: r.width > 0 && r.height > 0, past_column_px: Math.round(r.right - column.right)};
+  });
   out.column_px = Math.round(column.width);
   out.wide = [];
   for (const el of main.querySelectorAll(
@@ -253,7 +265,11 @@ for (const el of document.body.querySelectorAll('*')) {
              text: (el.innerText || '').trim().split('\\n')[0].slice(0, 50),
              right_px: Math.round(r.right)});
 }
-return {viewport_px: vw, page_px: document.documentElement.scrollWidth, over: over.slice(0, 8)};
+const copy = document.querySelector('p.aecourse-student-copy a');
+const box = copy && copy.getBoundingClientRect();
+return {viewport_px: vw, page_px: document.documentElement.scrollWidth, over: over.slice(0, 8),
+        student_copy: box ? {right_px: Math.round(box.right), height_px: Math.round(box.height)}
+                          : null};
 """
 
 
@@ -427,18 +443,67 @@ def check_solutions(report: dict) -> list[str]:
     return problems
 
 
-def expected_launch_links(page: str) -> list[str]:
-    """The Colab and Binder links of a chapter page: this repository's notebook, on the book's branch."""
-    repository = CONFIG["repository"]["url"].rstrip("/")
-    assert repository == aecourse.REPOSITORY, (
-        f"_config.yml's repository {repository} is not aecourse.REPOSITORY {aecourse.REPOSITORY}"
+def _github() -> str:
+    """``<owner>/<repo>`` of aecourse.REPOSITORY (the one place a fork changes)."""
+    return aecourse.REPOSITORY.rstrip("/").removeprefix(
+        "https://github.com/"
     )
-    github = repository.removeprefix("https://github.com/")
-    branch = CONFIG["repository"]["branch"]
+
+
+def expected_launch_links(page: str) -> list[str]:
+    """The Colab and Binder links of a chapter page: this repository's notebook, at the release the
+    chapter's Colab cell installs (BOOK_REF; _ext/launch_links.py says why not ``main``)."""
+    github, ref = _github(), aecourse.BOOK_REF
     return [
-        f"https://colab.research.google.com/github/{github}/blob/{branch}/{page}.ipynb",
-        f"https://mybinder.org/v2/gh/{github}/{branch}?urlpath=lab/tree/{page}.ipynb",
+        f"https://colab.research.google.com/github/{github}/blob/{ref}/{page}.ipynb",
+        f"https://mybinder.org/v2/gh/{github}/{ref}?urlpath=lab/tree/{page}.ipynb",
     ]
+
+
+def expected_student_copy(page: str) -> str:
+    """The Colab link of a chapter page's student copy (``student/<topic>.ipynb``), same release."""
+    topic = page.removeprefix("chapters/")
+    return (
+        f"https://colab.research.google.com/github/{_github()}/blob/"
+        f"{aecourse.BOOK_REF}/student/{topic}.ipynb"
+    )
+
+
+def _student_copy_problems(report: dict) -> list[str]:
+    """The student copy's link: one, to the right URL, right under the title, shown, inside the
+    column at 1280 px and inside the phone's screen at 390 px."""
+    copies = report["student_copy"]
+    if len(copies) != 1:
+        return [
+            f"{len(copies)} student copy links under the title, not 1"
+            + (f": {[c['href'] for c in copies]}" if copies else "")
+        ]
+    copy, expected = copies[0], expected_student_copy(report["page"])
+    problems = []
+    if copy["href"] != expected:
+        problems.append(
+            f"student copy link {copy['href']} is not {expected}"
+        )
+    if not copy["under_title"]:
+        problems.append(
+            "the student copy link is not right under the title"
+        )
+    if not copy["shown"]:
+        problems.append("the student copy link is not shown")
+    if copy["past_column_px"] > 1:
+        problems.append(
+            f"the student copy link reaches {copy['past_column_px']} px past the column"
+        )
+    phone = report["phone"]
+    box = phone["student_copy"]
+    if box is None or box["height_px"] == 0:
+        problems.append("the student copy link is not shown on the phone")
+    elif box["right_px"] > phone["viewport_px"] + 1:
+        problems.append(
+            f"the student copy link ends at {box['right_px']} px on a "
+            f"{phone['viewport_px']} px phone screen"
+        )
+    return problems
 
 
 def check_launch_links(report: dict) -> list[str]:
@@ -455,7 +520,7 @@ def check_launch_links(report: dict) -> list[str]:
         for url in report["launch"]
         if url not in expected
     ]
-    return problems
+    return problems + _student_copy_problems(report)
 
 
 def _too_wide(report: dict, where: str) -> list[str]:
@@ -557,6 +622,50 @@ def test_every_page_of_the_toc_is_checked_and_typeset_by_the_sites_mathjax(
         script,
     )
     assert "require.js" not in script and "html-manager" not in script
+
+
+# the student copy's link as _ext/launch_links.py writes it, right after the title's closing tag
+STUDENT_COPY_HTML = re.compile(
+    r'</h1>\s*<p class="aecourse-student-copy"><a [^>]*href="([^"]+)"'
+)
+
+
+def test_every_chapter_page_links_its_committed_student_copy():
+    """The built HTML, no browser needed: every chapter page has the launch links and, right under
+    its title, one link to its student copy, a file committed in this repository; no other page
+    has one."""
+    if not (HTML / "index.html").is_file():
+        reason = (
+            f"no built site in {HTML}: run `jupyter-book build .` first"
+        )
+        if os.environ.get("AECOURSE_BROWSER_REQUIRED") == "1":
+            pytest.fail(f"AECOURSE_BROWSER_REQUIRED=1 but {reason}")
+        pytest.skip(reason)
+    tracked = subprocess.run(
+        ["git", "ls-files", "student"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    chapters = [page for page in PAGES if page.startswith("chapters/")]
+    assert len(chapters) >= 8
+    for page in PAGES:
+        html = (HTML / f"{page}.html").read_text()
+        if page not in chapters:
+            assert "aecourse-student-copy" not in html, page
+            continue
+        url = expected_student_copy(page)
+        assert STUDENT_COPY_HTML.findall(html) == [url], page
+        assert html.count('class="aecourse-student-copy"') == 1, page
+        assert set(expected_launch_links(page)) <= set(
+            re.findall(r'href="([^"]+)"', html)
+        ), page
+        # the file the link opens, relative to the repository's root
+        path = url.split(f"/blob/{aecourse.BOOK_REF}/", 1)[1]
+        assert path in tracked and (ROOT / path).is_file(), (
+            f"{page}: its student copy {path} is not committed"
+        )
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -711,8 +820,50 @@ def test_the_checks_catch_missing_launch_links(broken_report):
         launch=["https://colab.research.google.com/x"],
     )
     problems = check_launch_links(report)
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert problems[0].startswith("no launch link https://colab")
+    assert problems[3] == "0 student copy links under the title, not 1"
+    # a student copy link on main, under a paragraph, past the column and the phone's screen
+    page = "chapters/structure"
+    right = dict(
+        href=expected_student_copy(page),
+        text="Exercises only: open the student copy in Colab",
+        under_title=True,
+        shown=True,
+        past_column_px=0,
+    )
+    phone = {"viewport_px": 390, "page_px": 390, "over": []}
+    report = dict(
+        broken_report,
+        page=page,
+        notebook=True,
+        launch=expected_launch_links(page),
+        student_copy=[right],
+        phone=dict(
+            phone, student_copy={"right_px": 380, "height_px": 30}
+        ),
+    )
+    assert check_launch_links(report) == []
+    report["student_copy"] = [
+        dict(
+            right,
+            href=right["href"].replace(aecourse.BOOK_REF, "main"),
+            under_title=False,
+            past_column_px=40,
+        )
+    ]
+    report["phone"] = dict(
+        phone, student_copy={"right_px": 430, "height_px": 30}
+    )
+    problems = check_launch_links(report)
+    assert len(problems) == 4, problems
+    assert problems[0].startswith("student copy link "), problems
+    assert "/blob/main/student/structure.ipynb is not" in problems[0]
+    assert problems[1:] == [
+        "the student copy link is not right under the title",
+        "the student copy link reaches 40 px past the column",
+        "the student copy link ends at 430 px on a 390 px phone screen",
+    ]
 
 
 def test_known_failures_and_allowances_name_real_pages_and_checks():
