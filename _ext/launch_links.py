@@ -13,7 +13,7 @@ One place for the repository
 The student copy under the title
     Every chapter page (a notebook under ``chapters/``) gets, right under its title, a link to its
     student copy on Colab ("Exercises only: open the student copy in Colab"), the link the
-    instructor's page gives for it (:func:`aecourse.book.instructor.colab_url`). The notebooks are not
+    instructor's page gives for it (:func:`aecourse.book.links.colab_url`). The notebooks are not
     changed: the link is added to the page's doctree when it is written. Its look is in
     ``_static/aecourse.css`` (``.aecourse-student-copy``). A chapter without a committed student copy
     (``student/<topic>.ipynb``) gets no link and a warning, which ``jupyter-book build -W`` makes an
@@ -32,7 +32,7 @@ import aecourse
 LOGGER = logging.getLogger(__name__)
 
 # the docnames that get a link: the chapter notebooks (their student copies are committed in
-# aecourse.book.instructor.STUDENT_FOLDER, relative to the book's root)
+# aecourse.book.links.STUDENT_FOLDER, relative to the book's root)
 CHAPTERS = "chapters/"
 CSS_CLASS = "aecourse-student-copy"
 LABEL = "Exercises only:"
@@ -101,7 +101,7 @@ def add_student_copy_link(app, doctree, docname: str) -> None:
     if topic is None or app.builder.format != "html":
         return
     # imported here: aecourse.book imports the checkers (and torch), which only this step needs
-    from aecourse.book.instructor import STUDENT_FOLDER, colab_url
+    from aecourse.book.links import STUDENT_FOLDER, colab_url
 
     copy = Path(app.srcdir) / STUDENT_FOLDER / f"{topic}.ipynb"
     if not copy.is_file():

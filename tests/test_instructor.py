@@ -13,12 +13,11 @@ import pytest
 import yaml
 from nbformat.v4 import new_markdown_cell, new_notebook
 
-from aecourse import BOOK_REF, REPOSITORY, checks
+from aecourse import checks
 from aecourse.book import instructor
 from aecourse.book.instructor import (
     EXERCISES,
     PAGE,
-    colab_url,
     duration,
     read_chapter,
     relink,
@@ -168,27 +167,6 @@ def test_relink_by_hand():
         relink("{doc}`x <structure>`", "chapters/vae", "guide/instructor")
         == "{doc}`x <../chapters/structure>`"
     )
-
-
-def test_colab_url_of_a_fork():
-    assert colab_url(
-        "denoising", "https://github.com/ada/ae-course", "v1.2.3"
-    ) == (
-        "https://colab.research.google.com/github/ada/ae-course/blob/v1.2.3/student/denoising.ipynb"
-    )
-    assert colab_url(
-        "vae", "https://github.com/ada/ae.course.git/", "main"
-    ) == (
-        "https://colab.research.google.com/github/ada/ae.course/blob/main/student/vae.ipynb"
-    )
-    github = REPOSITORY.removeprefix("https://github.com/")
-    assert colab_url("vae") == (
-        f"https://colab.research.google.com/github/{github}/blob/{BOOK_REF}/student/vae.ipynb"
-    )
-    with pytest.raises(
-        ValueError, match="https://github.com/<owner>/<repo>"
-    ):
-        colab_url("vae", "https://gitlab.com/ada/course")
 
 
 def test_duration_by_hand():

@@ -44,12 +44,12 @@ from pathlib import Path
 import nbformat
 
 from aecourse import BOOK_REF, REPOSITORY, checks
+from aecourse.book.links import STUDENT_FOLDER, colab_url
 from aecourse.grade import DEFAULT_TIMEOUT, EXERCISE_LABEL
 
 PAGE = "instructor.md"  # where the page lives, relative to the book's root (its docname: instructor)
 TIMINGS = "chapters/timings.json"  # measured run times, relative to the book's root
 COMMAND = "python -m aecourse.book.instructor"
-STUDENT_FOLDER = "student"  # where `python -m aecourse.book student ... --out student/` writes the copies
 KERNEL_SECONDS = 5  # the grader's cost per submission beyond the chapter's run (README, Grading)
 CLASS_SIZE = 40  # the class the page prices a grading run for
 
@@ -345,27 +345,6 @@ def read_chapter(
     )
 
 
-def colab_url(
-    topic: str, repository: str = REPOSITORY, ref: str = BOOK_REF
-) -> str:
-    """The Colab link of a chapter's student copy: ``https://colab.research.google.com/github/<owner>/<repo>
-    /blob/<ref>/student/<topic>.ipynb``, for the repository and release the book names (a fork changes
-    :data:`aecourse.REPOSITORY`). Raises ValueError if ``repository`` is not ``https://github.com/<owner>/<repo>``.
-    """
-    match = re.fullmatch(
-        r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", repository
-    )
-    if match is None:
-        raise ValueError(
-            f"repository must be https://github.com/<owner>/<repo> (Colab opens notebooks from GitHub), "
-            f"got {repository!r}."
-        )
-    return (
-        f"https://colab.research.google.com/github/{match[1]}/blob/{ref}/"
-        f"{STUDENT_FOLDER}/{topic}.ipynb"
-    )
-
-
 def duration(seconds: float) -> str:
     """A run time as the page writes it: "85 s" below 100 s, else "14 min" (to the minute)."""
     seconds = round(seconds)
@@ -590,8 +569,9 @@ def _handing_out(
         "with *File → Save a copy in Drive* and hands it in with *File → Download → Download .ipynb*. "
         "The links have the form "
         "`https://colab.research.google.com/github/<owner>/<repo>/blob/<ref>/student/<topic>.ipynb`.",
-        f"- **On your own fork**: set `REPOSITORY` in `aecourse/__init__.py` and `repository.url` in "
-        "`_config.yml` to the fork (a test checks that they agree), commit the student copies, tag the "
+        f"- **On your own fork**: set `REPOSITORY` in `aecourse/__init__.py` to the fork (the book's "
+        "launch buttons and student-copy links are built from it; `_config.yml` names no repository), "
+        "commit the student copies, tag the "
         f"release (`BOOK_REF`, now `{BOOK_REF}`: `git tag {BOOK_REF} && git push origin {BOOK_REF}`), "
         f"and run `{COMMAND}`: the links on this page then open the fork's copies.",
         "- **On your machines**: a checkout of the release "
