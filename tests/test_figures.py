@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 from myst_nb.core.config import NbParserConfig
+from test_chapters import CHAPTERS  # the chapters of _toc.yml, in order
 from test_site import alt_problem as site_alt_problem
 
 from aecourse.book import figures
@@ -29,6 +31,13 @@ _spec = importlib.util.spec_from_file_location(
 offline_site = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(offline_site)
 VIEW, STATE = offline_site.VIEW, offline_site.STATE
+
+# Chapters whose figures have no texts yet, each with why; a chapter that gets them must leave the set
+# (the xfail is strict). stacked_pretraining: being re-executed; its texts wait in a JSON file to be
+# applied after the re-run.
+WITHOUT_TEXTS = {
+    "stacked_pretraining": "re-executed on another branch; texts applied after its re-run",
+}
 
 ALT = "A line chart of the loss falling over ten epochs"
 
@@ -278,6 +287,44 @@ def test_problems_name_each_missing_or_poor_text():
     )
 
 
+# --- every chapter --------------------------------------------------------------------------------
+
+
+def _chapter_cases():
+    for path in CHAPTERS:
+        reason = WITHOUT_TEXTS.get(path.stem)
+        marks = (
+            [pytest.mark.xfail(strict=True, reason=reason)]
+            if reason
+            else []
+        )
+        yield pytest.param(path, marks=marks, id=path.stem)
+
+
+@pytest.fixture(scope="module")
+def chapters() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in CHAPTERS}
+
+
+@pytest.mark.parametrize("path", list(_chapter_cases()))
+def test_every_figure_of_the_chapter_has_a_caption_and_alt_text(
+    path, chapters
+):
+    nb = chapters[path.stem]
+    shown = sum(len(figure_outputs(nb, c)) for c in nb["cells"])
+    assert shown > 0, f"{path.name} shows no figure"
+    assert problems(nb) == []
+    # named, so that the book numbers them; by chapter, so that names are unique in the book
+    prefix = "fig-" + path.stem.replace("_", "-") + "-"
+    names = [f["name"] for c in nb["cells"] for f in figures_of(c)]
+    assert len(names) == shown
+    assert all(n.startswith(prefix) for n in names), names
+
+
+def test_known_chapters_without_texts_are_real_chapters():
+    assert set(WITHOUT_TEXTS) <= {p.stem for p in CHAPTERS}
+
+
 # --- the page: one caption per figure (_ext/offline_site.py) --------------------------------------
 
 
@@ -352,3 +399,36 @@ def test_a_slider_figure_shows_its_cells_alt_text():
         'alt="The &quot;decoded&quot; &lt;digit&gt; image, a blur">'
         in shown
     )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_on_a_chapters_page_each_captioned_figure_is_alone_in_its_cell(
+    path, chapters
+):
+    nb = copy.deepcopy(chapters[path.stem])
+    models = figures.widget_models(nb)
+    described_figures = sum(
+        min(len(figures_of(c)), len(figure_outputs(nb, c)))
+        for c in nb["cells"]
+    )
+    code_before = [
+        c["source"] for c in nb["cells"] if c["cell_type"] == "code"
+    ]
+    offline_site.split_figure_cells(nb)
+    captioned = 0
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {})
+        caption = mystnb("render_figure_options", meta).get("caption")
+        assert "figures" not in meta.get("aecourse", {})
+        if caption:
+            captioned += 1
+            shown = [o for o in cell["outputs"] if offline_site._shown(o)]
+            assert len(shown) == 1 and is_figure(shown[0], models)
+    assert captioned == described_figures
+    kept = [
+        c["source"]
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        and "remove-input" not in c["metadata"].get("tags", [])
+    ]
+    assert kept == code_before  # every piece of code shown once, in order
