@@ -32,16 +32,21 @@ import copy
 import html
 import json
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
-from aecourse.book.figures import (
+# The book's own checkout of aecourse, even where another copy is installed (an editable install of a
+# different worktree): the figure texts are read the way this checkout's tests expect.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aecourse.book.figures import (  # noqa: E402
     clear_figures,
     figures_of,
     is_figure,
     set_figures,
 )
-from aecourse.book.progress import widget_models
+from aecourse.book.progress import widget_models  # noqa: E402
 
 STATE = "application/vnd.jupyter.widget-state+json"
 VIEW = "application/vnd.jupyter.widget-view+json"
