@@ -45,8 +45,8 @@ from aecourse.book.figures import (  # noqa: E402
     figures_of,
     is_figure,
     set_figures,
+    widget_models,
 )
-from aecourse.book.progress import widget_models  # noqa: E402
 
 STATE = "application/vnd.jupyter.widget-state+json"
 VIEW = "application/vnd.jupyter.widget-view+json"

@@ -432,3 +432,25 @@ def test_on_a_chapters_page_each_captioned_figure_is_alone_in_its_cell(
         and "remove-input" not in c["metadata"].get("tags", [])
     ]
     assert kept == code_before  # every piece of code shown once, in order
+
+
+def test_the_extension_and_this_module_import_no_torch():
+    """The book's build stays light: reading figure texts pulls in neither torch nor the checkers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('x', {str(ROOT / '_ext' / 'offline_site.py')!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "import aecourse.book.figures\n"
+        "print(sorted(m for m in ('torch', 'tqdm', 'aecourse.checks') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

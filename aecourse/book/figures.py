@@ -15,14 +15,13 @@ that makes myst-nb number the figure. A cell showing several figures (a loop dra
 lists them in the order they are shown, ``"metadata": {"aecourse": {"figures": [{"caption": ...,
 "alt": ..., "name": ...}, ...]}}``, and the book's Sphinx extension (``_ext/offline_site.py``) splits
 it so that each figure gets its own. A figure is an image output, or a saved widget (a slider) whose
-output holds an image. :func:`problems` says which figures of a notebook lack either text.
+output holds an image. :func:`problems` says which figures of a notebook lack either text. Imports
+nothing heavy (no torch), so that the book's build stays light.
 """
 
 from __future__ import annotations
 
 import re
-
-from aecourse.book.progress import VIEW, widget_models
 
 MYSTNB = "mystnb"  # myst-nb's key in a cell's metadata
 COURSE = (
@@ -37,6 +36,19 @@ FILE_NAME = re.compile(
 )
 # a figure's label: myst-nb numbers named figures; lower case, digits and hyphens, unique in the book
 NAME = re.compile(r"^fig-[a-z0-9]+(-[a-z0-9]+)*$")
+VIEW = "application/vnd.jupyter.widget-view+json"
+STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def widget_models(nb) -> dict:
+    """The saved widget models of a notebook, by model id ({} when it saved none).
+
+    The same as :func:`aecourse.book.progress.widget_models`, which this module does not import: that
+    one brings in torch, and the book's build (``_ext/offline_site.py`` imports this module) stays
+    light.
+    """
+    widgets = nb.get("metadata", {}).get("widgets") or {}
+    return (widgets.get(STATE) or {}).get("state") or {}
 
 
 def _widget_has_image(
@@ -65,7 +77,7 @@ def is_figure(output: dict, models: dict) -> bool:
     """Whether one output of a code cell shows a figure: an image, or a saved widget holding one.
 
     output: one entry of a cell's ``outputs``; models: the notebook's saved widget models
-    (:func:`aecourse.book.progress.widget_models`). Glue records (``scrapbook`` metadata) are not shown
+    (:func:`widget_models`). Glue records (``scrapbook`` metadata) are not shown
     where they are made, so they are no figure.
     """
     if output.get("output_type") not in (
