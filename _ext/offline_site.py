@@ -16,15 +16,37 @@ Saved widget state as static HTML
     ``<progress>`` with its tqdm text, a slider a disabled ``<input type="range">`` at its saved value
     with the figure its Output widget holds. The page then needs no widget script at all, and the
     notebook files are not changed. Run the chapter in Jupyter or Colab for live widgets.
+
+One caption per figure
+    A figure's caption and alt text are in the metadata of the cell that draws it
+    (:mod:`aecourse.book.figures`). myst-nb wraps *every* displayed output of a captioned cell in a
+    figure with the cell's caption, and gives every image of it the cell's alt text; so a cell that
+    shows a progress bar and then its figure, or several figures, is split here (in the notebook
+    read for the page, not the file) into consecutive cells, one per figure, each with its own caption
+    and alt text; the later ones show no code. The image of a saved slider gets its cell's alt text.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
+
+# The book's own checkout of aecourse, even where another copy is installed (an editable install of a
+# different worktree): the figure texts are read the way this checkout's tests expect.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aecourse.book.figures import (  # noqa: E402
+    clear_figures,
+    figures_of,
+    is_figure,
+    set_figures,
+    widget_models,
+)
 
 STATE = "application/vnd.jupyter.widget-state+json"
 VIEW = "application/vnd.jupyter.widget-view+json"
@@ -82,15 +104,18 @@ def _ref(value: str) -> str:
     return value.removeprefix("IPY_MODEL_")
 
 
-def _text_output_html(output: dict) -> str:
-    """One output of an Output widget as static HTML (image, html, stream or plain text)."""
+def _text_output_html(output: dict, alt: str | None = None) -> str:
+    """One output of an Output widget as static HTML (image, html, stream or plain text).
+
+    alt: the image's alt text when the output's own metadata gives none (its cell's, for a figure).
+    """
     if output.get("output_type") == "stream":
         return f"<pre>{html.escape(output.get('text', ''))}</pre>"
     data = output.get("data", {})
     if "image/png" in data:
         alt = (output.get("metadata", {}).get("image/png", {}) or {}).get(
             "alt"
-        )
+        ) or alt
         alt_attr = f' alt="{html.escape(alt)}"' if alt else ""
         png = "".join(data["image/png"]).replace("\n", "")
         return f'<img src="data:image/png;base64,{png}"{alt_attr}>'
@@ -101,8 +126,13 @@ def _text_output_html(output: dict) -> str:
     return ""
 
 
-def widget_html(model_id: str, state: dict, depth: int = 0) -> str | None:
-    """Static HTML for the saved widget ``model_id`` (None for a model this fallback does not know)."""
+def widget_html(
+    model_id: str, state: dict, depth: int = 0, alt: str | None = None
+) -> str | None:
+    """Static HTML for the saved widget ``model_id`` (None for a model this fallback does not know).
+
+    alt: the alt text of the images its Output widgets hold (see :func:`_text_output_html`).
+    """
     model = state.get(model_id)
     if model is None or depth > 20:
         return None
@@ -111,7 +141,7 @@ def widget_html(model_id: str, state: dict, depth: int = 0) -> str | None:
     label = f"<label>{description}</label> " if description else ""
     if name in ("HBoxModel", "VBoxModel", "BoxModel"):
         parts = [
-            widget_html(_ref(c), state, depth + 1)
+            widget_html(_ref(c), state, depth + 1, alt)
             for c in s.get("children", [])
         ]
         if any(p is None for p in parts):
@@ -159,7 +189,9 @@ def widget_html(model_id: str, state: dict, depth: int = 0) -> str | None:
             f'value="{index}" aria-label="{description or "slider"}"> <output>{shown}</output>'
         )
     if name == "OutputModel":
-        return "".join(_text_output_html(o) for o in s.get("outputs", []))
+        return "".join(
+            _text_output_html(o, alt) for o in s.get("outputs", [])
+        )
     return None
 
 
@@ -167,19 +199,22 @@ def static_widgets(notebook: dict) -> int:
     """Replace every widget view of ``notebook`` (in place) by static HTML drawn from its saved state.
 
     Drops the saved state from the metadata, so that myst-nb adds no widget script to the page.
-    A view whose model is missing or unknown keeps only its text/plain form. Returns the number of
-    views replaced.
+    A view whose model is missing or unknown keeps only its text/plain form. An image in a widget
+    gets the alt text of its cell's figure (:func:`split_figure_cells` leaves one per cell). Returns
+    the number of views replaced.
     """
     widgets = notebook.get("metadata", {}).pop("widgets", None) or {}
     state = widgets.get(STATE, {}).get("state", {})
     replaced = 0
     for cell in notebook.get("cells", []):
+        figures = figures_of(cell)
+        alt = figures[0]["alt"] if figures else None
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if VIEW not in data:
                 continue
             view = data.pop(VIEW)
-            shown = widget_html(view.get("model_id", ""), state)
+            shown = widget_html(view.get("model_id", ""), state, alt=alt)
             if shown is not None:
                 data["text/html"] = (
                     '<div class="aecourse-widget-static" title="saved state of a '
@@ -191,13 +226,107 @@ def static_widgets(notebook: dict) -> int:
     return replaced
 
 
+# --- one caption per figure ------------------------------------------------------------------
+
+
+def _shown(output: dict) -> bool:
+    """Whether myst-nb shows the output as a display (and so would wrap it in the cell's figure)."""
+    return output.get("output_type") in (
+        "display_data",
+        "execute_result",
+    ) and "scrapbook" not in output.get("metadata", {})
+
+
+def _pieces(
+    outputs: list, figure: list[bool]
+) -> list[tuple[int | None, list]]:
+    """The outputs cut into runs, each shown under one caption or none: [(figure number, outputs)].
+
+    A figure starts a run of its own unless the run so far holds no displayed output; a displayed
+    output that is no figure after a figure starts a new run. Streams (printed text) stay where
+    they are: myst-nb never puts them in a figure.
+    """
+    pieces: list[tuple[int | None, list]] = [(None, [])]
+    count = 0
+    for output, is_fig in zip(outputs, figure):
+        number, run = pieces[-1]
+        if is_fig:
+            if number is not None or any(_shown(o) for o in run):
+                pieces.append((None, []))
+            pieces[-1] = (count, pieces[-1][1])
+            count += 1
+        elif _shown(output) and number is not None:
+            pieces.append((None, []))
+        pieces[-1][1].append(output)
+    return pieces
+
+
+def split_figure_cells(notebook: dict) -> int:
+    """Give every captioned figure of ``notebook`` (in place) a code cell of its own.
+
+    A cell whose metadata describes figures (:func:`aecourse.book.figures.figures_of`) and that shows
+    anything besides one figure is replaced by consecutive cells: the first keeps the code and the
+    outputs up to the first figure's run, each later one has the tag ``remove-input`` (only its
+    outputs show). Each cell with a figure carries that figure's caption and alt text in myst-nb's
+    keys; the others none. Returns the number of cells added.
+    """
+    state = widget_models(notebook)
+    cells, added = [], 0
+    for cell in notebook.get("cells", []):
+        given = (
+            figures_of(cell) if cell.get("cell_type") == "code" else []
+        )
+        outputs = cell.get("outputs", [])
+        figure = [is_figure(o, state) for o in outputs]
+        shown = [i for i, o in enumerate(outputs) if _shown(o)]
+        if not given or (
+            len(given) == 1
+            and shown == [i for i, f in enumerate(figure) if f]
+        ):
+            cells.append(cell)
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        later_tags = [
+            t for t in tags if "input" not in t and t != "hide-cell"
+        ]
+        for k, (number, run) in enumerate(_pieces(outputs, figure)):
+            if k == 0:
+                piece = {
+                    **cell,
+                    "metadata": copy.deepcopy(cell["metadata"]),
+                }
+            else:
+                piece = {
+                    "cell_type": "code",
+                    "execution_count": cell.get("execution_count"),
+                    "metadata": {"tags": [*later_tags, "remove-input"]},
+                    # myst-nb skips a cell with no source; this one is never shown
+                    "source": "# outputs of the cell above",
+                }
+                if "id" in cell:
+                    piece["id"] = f"{cell['id']}-{k}"[:64]
+                added += 1
+            piece["outputs"] = run
+            if number is not None and number < len(given):
+                set_figures(piece, [given[number]])
+            else:
+                clear_figures(piece)
+            cells.append(piece)
+    notebook["cells"] = cells
+    return added
+
+
 def notebook_source_read(app, docname, source) -> None:
-    """source-read: the notebook's JSON with its widgets made static (the file itself is unchanged)."""
+    """source-read: the notebook's JSON with one cell per captioned figure and its widgets made static
+    (the file itself is unchanged)."""
     if not str(app.env.doc2path(docname)).endswith(".ipynb"):
         return
     notebook = json.loads(source[0])
     had_state = "widgets" in notebook.get("metadata", {})
-    if static_widgets(notebook) or had_state:
+    split = split_figure_cells(
+        notebook
+    )  # first: it reads the widget state
+    if static_widgets(notebook) or had_state or split:
         source[0] = json.dumps(notebook)
 
 

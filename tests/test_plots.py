@@ -230,29 +230,50 @@ def test_draw_codes_on_given_axes_without_legend():
     )
 
 
-def test_draw_codes_colours_up_to_20_classes_apart():
+def test_draw_codes_styles_up_to_20_classes_apart_in_the_palette():
     from matplotlib.colors import to_rgba
 
     z, labels = torch.rand(40, 2), torch.arange(40) % 20
     fig, ax = plt.subplots()
     draw_codes(ax, z, labels)
-    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections]
-    assert len(colours) == 20 and len(set(colours)) == 20
-    tab20 = plt.get_cmap("tab20")
-    assert colours[13] == pytest.approx(to_rgba(tab20(13), alpha=0.7))
+    styles = [
+        (
+            tuple(c.get_facecolor()[0]),
+            tuple(map(tuple, c.get_paths()[0].vertices.round(3))),
+        )
+        for c in ax.collections
+    ]
+    assert len(styles) == 20 and len(set(styles)) == 20
+    # class 13: palette colour 13 - 8 = 5, with the second marker
+    assert styles[13][0] == pytest.approx(
+        to_rgba(plots.PALETTE[5], alpha=0.7)
+    )
+    assert styles[13][1] != styles[5][1] and styles[13][0] == styles[5][0]
+    assert plots.class_style(13) == (plots.PALETTE[5], "^")
     fig, ax = plt.subplots()
-    draw_codes(ax, z[:5], labels[:5])  # labels 0..4: tab10, as before
+    draw_codes(ax, z[:5], labels[:5])  # a class keeps its style
     assert tuple(ax.collections[3].get_facecolor()[0]) == pytest.approx(
-        to_rgba(plt.get_cmap("tab10")(3), alpha=0.7)
+        to_rgba(plots.COLOURS["red"], alpha=0.7)
     )
+
+
+def test_draw_codes_writes_each_class_name_at_its_median():
+    z = torch.tensor(
+        [[0.0, 0.0], [1.0, 4.0], [9.0, 1.0], [5.0, 5.0], [6.0, 7.0]]
+    )
+    labels = torch.tensor([0, 0, 0, 1, 1])
     fig, ax = plt.subplots()
-    # 20 named classes: tab20 throughout
-    draw_codes(
-        ax, z[:5], labels[:5], classes=[f"g{k}" for k in range(20)]
-    )
-    assert tuple(ax.collections[3].get_facecolor()[0]) == pytest.approx(
-        to_rgba(tab20(3), alpha=0.7)
-    )
+    draw_codes(ax, z, labels, classes=["zero", "one"])
+    names = {t.get_text(): t.get_position() for t in ax.texts}
+    assert names == {"zero": (1.0, 1.0), "one": (5.5, 6.0)}
+    fig, ax = plt.subplots()
+    draw_codes(ax, z, labels, label_classes=False)
+    assert len(ax.texts) == 0
+
+
+def test_class_style_refuses_a_negative_class():
+    with pytest.raises(ValueError, match="class index >= 0, got -1"):
+        plots.class_style(-1)
 
 
 def test_draw_codes_refuses_bad_shapes():
@@ -457,4 +478,108 @@ def test_draw_hourglass_bars_are_square_root_scaled():
     widths = [784, 256, 32, 256, 784]
     assert heights == pytest.approx(
         [0.15 + 0.85 * (w / 784) ** 0.5 for w in widths]
+    )
+
+
+# --- the palette ---------------------------------------------------------------------------------
+
+# Okabe & Ito (2008), "Color Universal Design", Fig. 16: their eight colours as RGB (0-255), typed
+# from the source and not from plots.py
+OKABE_ITO_RGB = {
+    (0, 0, 0),  # black
+    (230, 159, 0),  # orange
+    (86, 180, 233),  # sky blue
+    (0, 158, 115),  # bluish green
+    (240, 228, 66),  # yellow
+    (0, 114, 178),  # blue
+    (213, 94, 0),  # vermillion
+    (204, 121, 167),  # reddish purple
+}
+
+
+def rgb255(colour) -> tuple[int, int, int]:
+    from matplotlib.colors import to_rgb
+
+    return tuple(round(255 * v) for v in to_rgb(colour))
+
+
+def test_the_palette_is_okabe_ito_and_is_the_colour_cycle():
+    assert {rgb255(c) for c in plots.PALETTE} == OKABE_ITO_RGB
+    assert len(plots.PALETTE) == 8 and plots.PALETTE == tuple(
+        plots.COLOURS.values()
+    )
+    # blue, orange, green, red first: C0..C3 keep the hues of matplotlib's default cycle
+    assert [rgb255(f"C{k}") for k in range(4)] == [
+        (0, 114, 178),
+        (230, 159, 0),
+        (0, 158, 115),
+        (213, 94, 0),
+    ]
+    fig, ax = plt.subplots()
+    lines = [ax.plot([0, 1], [k, k])[0] for k in range(9)]
+    assert [rgb255(line.get_color()) for line in lines] == [
+        rgb255(c) for c in plots.PALETTE + plots.PALETTE[:1]
+    ]
+
+
+def test_use_palette_restores_the_cycle_after_a_reset(monkeypatch):
+    import matplotlib
+
+    monkeypatch.setitem(
+        matplotlib.rcParams,
+        "axes.prop_cycle",
+        matplotlib.rcParamsDefault["axes.prop_cycle"],
+    )
+    assert rgb255("C0") == (
+        31,
+        119,
+        180,
+    )  # tab:blue, matplotlib's default
+    plots.use_palette()
+    assert rgb255("C0") == (0, 114, 178)
+
+
+def test_the_palette_is_set_in_one_place():
+    """No module of aecourse names a colour of matplotlib's tab10/tab20 or another hex colour: the
+    palette is plots.COLOURS, written once."""
+    import re
+    from pathlib import Path
+
+    import aecourse
+
+    package = Path(aecourse.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for pattern in (r"tab:\w+", r"tab(10|20)", r"#[0-9A-Fa-f]{6}\b"):
+            for match in re.finditer(pattern, text):
+                if path.name != "plots.py" or not match.group(
+                    0
+                ).startswith("#"):
+                    found.append(
+                        f"{path.relative_to(package)}: {match.group(0)}"
+                    )
+    hexes = re.findall(
+        r"#[0-9A-Fa-f]{6}", (package / "teaching/plots.py").read_text()
+    )
+    assert found == [] and len(hexes) == 8, (found, hexes)
+
+
+def test_figures_that_draw_in_colour_use_the_palette():
+    from matplotlib.colors import to_rgba
+
+    fig = draw_hourglass([784, 256, 32])
+    bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert [rgb255(b.get_facecolor()[:3]) for b in bars] == [
+        rgb255(plots.COLOURS[c])
+        for c in ("blue", "blue", "orange", "green", "green")
+    ]
+    fig = plt.figure()
+    ax = fig.add_subplot(projection="3d")
+    plots.show_codes_in_cube(
+        ax, torch.cat([torch.zeros(1, 3), torch.eye(3)])
+    )
+    (points,) = ax.collections[1:]
+    assert tuple(points.get_facecolor()[0]) == pytest.approx(
+        to_rgba(plots.COLOURS["red"])
     )

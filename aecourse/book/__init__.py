@@ -3,4 +3,4 @@ line ``python -m aecourse.book``); write student copies (``student``); make save
 read their final state (``progress``); generate the instructor's page from the chapters (``instructor``;
 command line ``python -m aecourse.book.instructor``); print the whole book to one PDF (``pdf``; command
 line ``python -m aecourse.book pdf``) with the headless Chromium that the site's browser test also uses
-(``browser``)."""
+(``browser``); the captions and alt text of the chapters' figures (``figures``)."""

@@ -3,6 +3,10 @@
 Every function takes tensors (on any device) or arrays. A function that makes a figure returns the
 matplotlib Figure, so a notebook shows it and a test can inspect it; one whose first argument is ``ax`` (or
 ``axes``) draws on axes the caller made, to put several panels in one figure.
+
+The course's one palette lives here: :data:`COLOURS`, the eight colours of Okabe & Ito, which stay apart
+for readers with any common form of colour blindness. Importing this module makes them matplotlib's colour
+cycle (:func:`use_palette`), so every chapter, which imports it in its set-up cell, draws in them.
 """
 
 from __future__ import annotations
@@ -12,9 +16,55 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+from cycler import cycler
+from matplotlib import patheffects
+from matplotlib.colors import to_rgba
 
 from aecourse._args import to_numpy
 from aecourse.models.autoencoder import check_sizes
+
+# Okabe & Ito (2008), "Color Universal Design": eight colours told apart with protanopia, deuteranopia
+# and tritanopia. Named by what a reader sees (their names: vermillion for red, bluish green, reddish
+# purple); in this order the colour cycle, blue, orange, green and red first, as in matplotlib's default
+# cycle, so "C0".."C3" keep their hues.
+COLOURS = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "red": "#D55E00",
+    "purple": "#CC79A7",
+    "sky": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+PALETTE = tuple(COLOURS.values())
+# the marker of class k in a scatter of codes: its colour repeats every 8 classes, its marker does not
+MARKERS = ("o", "^", "s", "D")
+
+
+def use_palette() -> None:
+    """Make :data:`PALETTE` matplotlib's colour cycle (``rcParams["axes.prop_cycle"]``).
+
+    Lines, bars and points drawn without a colour of their own then take the palette's colours in order.
+    Called when this module is imported; call it again after ``plt.rcdefaults()`` or another style.
+    """
+    plt.rcParams["axes.prop_cycle"] = cycler(color=PALETTE)
+
+
+use_palette()
+
+
+def class_style(k: int) -> tuple[str, str]:
+    """(colour, marker) of class k in a scatter: colour k of :data:`PALETTE`, repeating every 8 classes
+    with the next of :data:`MARKERS`, so up to 32 classes never share both. Raises ValueError for k < 0."""
+    if not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(
+            f"class_style needs a class index >= 0, got {k!r}."
+        )
+    k = int(k)
+    return PALETTE[k % len(PALETTE)], MARKERS[
+        (k // len(PALETTE)) % len(MARKERS)
+    ]
 
 
 def _images(x) -> np.ndarray:
@@ -123,7 +173,11 @@ def plot_history(
     ylabel: str = "loss per example",
     logy: bool = False,
 ):
-    """Training (and validation, test) loss per epoch from :class:`aecourse.training.History`."""
+    """Training (and validation, test) loss per epoch from :class:`aecourse.training.History`.
+
+    ylabel: the loss and its unit, e.g. "−ELBO (nats per image)" or "squared error per image": the
+    default names no unit, since ``fit`` reports whatever loss it was given.
+    """
     fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = np.arange(1, len(history.train) + 1)
     ax.plot(epochs, history.train, "o-", label="train", ms=3)
@@ -162,12 +216,15 @@ def draw_codes(
     classes=None,
     s: float = 3,
     legend: bool = True,
+    label_classes: bool = True,
 ) -> None:
-    """Scatter 2-D codes on ``ax``, one colour per label. z: (N, 2); labels: (N,) integers.
+    """Scatter 2-D codes on ``ax``, one colour per label. z: (N, 2); labels: (N,) integers >= 0.
 
-    classes: names indexed by label for the legend (default the labels themselves). Label k gets colour k
-    of tab10 when there are at most 10 classes (len(classes), else the largest label + 1), of tab20
-    otherwise, so up to 20 classes never share a colour. legend: False to leave the legend out.
+    classes: names indexed by label for the legend (default the labels themselves). Label k is drawn in
+    :func:`class_style` k: colour k of the course's palette, with a new marker after every 8 classes.
+    label_classes: also write each class's name at the median of its codes (in black on a white halo), so
+    that no reader has to match colours to the legend, and ten classes in eight colours stay apart.
+    legend: False to leave the legend out.
     """
     z = to_numpy(z)
     labels = to_numpy(labels)
@@ -179,24 +236,34 @@ def draw_codes(
         raise ValueError(
             f"Need one label per code: {len(z)} codes, {len(labels)} labels."
         )
-    n_classes = (
-        len(classes)
-        if classes is not None
-        else int(labels.max(initial=-1)) + 1
-    )
-    n_colours = 10 if n_classes <= 10 else 20
-    cmap = plt.get_cmap(f"tab{n_colours}")
     for k in np.unique(labels):
         pts = z[labels == k]
         name = classes[k] if classes is not None else str(k)
+        colour, marker = class_style(int(k))
         ax.scatter(
             pts[:, 0],
             pts[:, 1],
             s=s,
-            color=cmap(int(k) % n_colours),
+            color=colour,
+            marker=marker,
             label=name,
             alpha=0.7,
         )
+        if label_classes:
+            # the halo keeps the name legible on top of any colour of point
+            ax.text(
+                *np.median(pts, axis=0),
+                name,
+                fontsize=9,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                path_effects=[
+                    patheffects.withStroke(
+                        linewidth=2.5, foreground="white"
+                    )
+                ],
+            )
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     ax.set_title(title)
@@ -256,11 +323,9 @@ def draw_hourglass(sizes, labels=None, title: str = ""):
     for i, s in enumerate(sizes):
         # sqrt keeps small codes visible next to 784 inputs
         h = 0.15 + 0.85 * np.sqrt(s / top)
-        colour = (
-            "tab:orange"
-            if i == code
-            else ("tab:blue" if i < code else "tab:green")
-        )
+        colour = COLOURS[
+            "orange" if i == code else ("blue" if i < code else "green")
+        ]
         ax.add_patch(
             plt.Rectangle(
                 (i - 0.2, -h / 2), 0.4, h, color=colour, alpha=0.8
@@ -284,7 +349,7 @@ def draw_hourglass(sizes, labels=None, title: str = ""):
         "encoder $\\mathcal{E}$",
         ha="center",
         fontsize=10,
-        color="tab:blue",
+        color=COLOURS["blue"],
     )
     ax.text(
         code + code / 2,
@@ -292,7 +357,7 @@ def draw_hourglass(sizes, labels=None, title: str = ""):
         "decoder $\\mathcal{D}$",
         ha="center",
         fontsize=10,
-        color="tab:green",
+        color=COLOURS["green"],
     )
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylim(-0.8, 0.85)
@@ -326,7 +391,7 @@ def show_code_table(ax, code, title: str = "", fontsize: float = 8):
 
 
 def show_codes_in_cube(ax, code, title: str = ""):
-    """(n, 3) codes as red points in the unit cube on a 3-D ``ax``, their convex hull shaded."""
+    """(n, 3) codes as red points in the unit cube on a 3-D ``ax``, their convex hull shaded orange."""
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     from scipy.spatial import ConvexHull
 
@@ -346,12 +411,12 @@ def show_codes_in_cube(ax, code, title: str = ""):
     ax.add_collection3d(
         Poly3DCollection(
             faces,
-            facecolor=(1, 0.5, 0, 0.12),
-            edgecolor=(1, 0.5, 0, 0.35),
+            facecolor=to_rgba(COLOURS["orange"], 0.12),
+            edgecolor=to_rgba(COLOURS["orange"], 0.35),
             lw=0.5,
         )
     )
-    ax.scatter(*c.T, s=30, color="tab:red", depthshade=False)
+    ax.scatter(*c.T, s=30, color=COLOURS["red"], depthshade=False)
     for i, p in enumerate(c):
         ax.text(*p, f" {i + 1}", fontsize=8)
     (

@@ -37,9 +37,9 @@ from matplotlib.patches import Rectangle
 from aecourse._args import integer, to_numpy
 from aecourse.ops.convolution import _pair, conv_transpose2d
 from aecourse.ops.corruptions import corrupt, psnr_of_set
-from aecourse.teaching.plots import draw_image_rows
+from aecourse.teaching.plots import COLOURS, draw_image_rows
 
-HIGHLIGHT = "tab:red"
+HIGHLIGHT = COLOURS["red"]
 
 
 # --- checks and steps ----------------------------------------------------------------------------
