@@ -21,10 +21,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from tqdm.notebook import tqdm as notebook_tqdm
 
+from aecourse.book.figures import STATE, VIEW
 from aecourse.book.notebooks import main, problems, source_hash
 from aecourse.book.progress import (
-    STATE,
-    VIEW,
     final_line,
     final_progress,
     stale_progress,

@@ -43,9 +43,7 @@ STATE = "application/vnd.jupyter.widget-state+json"
 def widget_models(nb) -> dict:
     """The saved widget models of a notebook, by model id ({} when it saved none).
 
-    The same as :func:`aecourse.book.progress.widget_models`, which this module does not import: that
-    one brings in torch, and the book's build (``_ext/offline_site.py`` imports this module) stays
-    light.
+    Read here and by :mod:`aecourse.book.progress` (saved progress bars).
     """
     widgets = nb.get("metadata", {}).get("widgets") or {}
     return (widgets.get(STATE) or {}).get("state") or {}

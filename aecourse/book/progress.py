@@ -27,17 +27,10 @@ import html
 from tqdm.std import Bar
 
 from aecourse._args import describe
+from aecourse.book.figures import VIEW, widget_models
 
-VIEW = "application/vnd.jupyter.widget-view+json"
-STATE = "application/vnd.jupyter.widget-state+json"
 PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
 BAR_WIDTH = 10  # tqdm's bar width when it is not told a number of columns
-
-
-def widget_models(nb) -> dict:
-    """The saved widget models of a notebook, by model id ({} when it saved none)."""
-    widgets = nb.get("metadata", {}).get("widgets") or {}
-    return (widgets.get(STATE) or {}).get("state") or {}
 
 
 def _plain(value: str) -> str:
