@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import pkgutil
 import re
@@ -163,6 +164,107 @@ def test_pca_reconstruction(capsys):
     )
 
 
+def principal_angles_by_qr(a, b):
+    """The solution: orthonormal bases, the singular values of Q_aᵀ Q_b are the cosines."""
+    q_a, q_b = torch.linalg.qr(a).Q, torch.linalg.qr(b).Q
+    cosines = torch.linalg.svdvals(q_a.T @ q_b).clamp(-1, 1)
+    return torch.rad2deg(torch.arccos(cosines))
+
+
+def test_principal_angles(capsys):
+    import numpy as np
+    from scipy.linalg import subspace_angles
+
+    check = checks.check_principal_angles
+    assert_right(check, principal_angles_by_qr, capsys)
+    # SciPy's own, sorted, as a tensor
+    assert_right(
+        check,
+        lambda a, b: torch.from_numpy(
+            np.sort(np.degrees(subspace_angles(a.numpy(), b.numpy())))
+        ),
+        capsys,
+    )
+    # the hand-made case: span{e1, e2} and span{e1 + e2, e3} meet at 0° and 90°
+    e = torch.eye(5, dtype=torch.float64)
+    hand = principal_angles_by_qr(
+        torch.stack([e[0], e[1]], 1), torch.stack([e[0] + e[1], e[2]], 1)
+    )
+    # (arccos near 1 loses half the digits: 1e-6 degrees of 0)
+    assert torch.allclose(
+        hand, torch.tensor([0.0, 90.0], dtype=torch.float64), atol=1e-5
+    )
+
+    def raw(a, b, clamp=True):
+        cosines = torch.linalg.svdvals(a.T @ b)
+        return torch.rad2deg(
+            torch.arccos(cosines.clamp(-1, 1) if clamp else cosines)
+        )
+
+    def column_by_column(a, b):
+        cos = F.cosine_similarity(a, b, dim=0).clamp(-1, 1)
+        return torch.rad2deg(torch.arccos(cos))
+
+    def unclamped(a, b):
+        q_a, q_b = torch.linalg.qr(a).Q, torch.linalg.qr(b).Q
+        return torch.rad2deg(
+            torch.arccos(torch.linalg.svdvals(q_a.T @ q_b))
+        )
+
+    wrong = [
+        (raw, "orthonormalise each basis first (torch.linalg.qr)"),
+        (
+            lambda a, b: raw(a, b, clamp=False),
+            "the singular values of aᵀb are the cosines of the angles only when",
+        ),
+        (
+            lambda a, b: torch.deg2rad(principal_angles_by_qr(a, b)),
+            "your angles are in radians",
+        ),
+        (
+            lambda a, b: torch.cos(
+                torch.deg2rad(principal_angles_by_qr(a, b))
+            ),
+            "you returned the cosines",
+        ),
+        (
+            lambda a, b: principal_angles_by_qr(a, b).flip(0),
+            "sort the angles in ascending order",
+        ),
+        (
+            column_by_column,
+            "for two random subspaces you compared the columns one by one",
+        ),
+        (
+            lambda a, b: column_by_column(a, b).sort().values,
+            "you compared the columns one by one",
+        ),
+        (
+            unclamped,
+            "for b = a·A, the same subspace in another basis, your angles hold NaN",
+        ),
+        (
+            lambda a, b: principal_angles_by_qr(a.float(), b.float()),
+            "for b = a·A, the same subspace in another basis, your angles are off "
+            "by hundredths of a degree: compute in float64",
+        ),
+        (
+            lambda a, b: principal_angles_by_qr(a, b)[:2],
+            "for two random subspaces, the angles have shape (2,), expected (3,)",
+        ),
+        (
+            lambda a, b: principal_angles_by_qr(a, b).numpy(),
+            "should be a torch.Tensor, got ndarray",
+        ),
+        (
+            lambda a, b: principal_angles_by_qr(a, b) + 0.01,
+            "the angles differ from the reference by up to 0.01",
+        ),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
+
+
 # --- number system ---------------------------------------------------------------------------------------
 
 
@@ -316,6 +418,101 @@ def test_min_code_bits(capsys):
         "for n = 2 you answered 2, but the fewest is 1: h binary units "
         "give 2^h codes, and 2^0 = 1 < 2 ≤ 2^1 = 2.",
     )
+
+
+def same_up_to_symmetry(a, b):
+    """The solution: try every order of the units with every set of flips."""
+    h = a.shape[1]
+    for order in itertools.permutations(range(h)):
+        for flips in itertools.product([0, 1], repeat=h):
+            flipped = a[:, list(order)] ^ torch.tensor(flips)
+            if torch.equal(flipped, b):
+                return True
+    return False
+
+
+def test_same_up_to_symmetry(capsys):
+    import numpy as np
+
+    from aecourse.checks.number_system import _symmetry_cases
+
+    check = checks.check_same_up_to_symmetry
+    # the checker's answers are the brute force's
+    for a, b, expected, _ in _symmetry_cases():
+        assert same_up_to_symmetry(a, b) == expected
+
+    def canonical(
+        t,
+    ):  # each unit flipped to start with 0, the units sorted
+        return sorted(
+            tuple(col) if col[0] == 0 else tuple(1 - v for v in col)
+            for col in t.T.tolist()
+        )
+
+    assert_right(check, same_up_to_symmetry, capsys)
+    assert_right(check, lambda a, b: canonical(a) == canonical(b), capsys)
+    # a NumPy bool and a one-element tensor are fine
+    assert_right(
+        check, lambda a, b: np.bool_(same_up_to_symmetry(a, b)), capsys
+    )
+    assert_right(
+        check,
+        lambda a, b: torch.tensor([same_up_to_symmetry(a, b)]),
+        capsys,
+    )
+
+    def permutations_only(a, b):
+        return any(
+            torch.equal(a[:, list(order)], b)
+            for order in itertools.permutations(range(a.shape[1]))
+        )
+
+    def flips_only(a, b):
+        return all(
+            torch.equal(b[:, k], a[:, k])
+            or torch.equal(b[:, k], 1 - a[:, k])
+            for k in range(a.shape[1])
+        )
+
+    def as_sets(a, b):
+        return {tuple(r) for r in a.tolist()} == {
+            tuple(r) for r in b.tolist()
+        }
+
+    def unit_by_unit(
+        a, b
+    ):  # each unit of b is some unit of a, maybe flipped
+        return all(
+            any(torch.equal(u, v) or torch.equal(u, 1 - v) for v in a.T)
+            for u in b.T
+        )
+
+    def three_units_only(a, b):
+        if a.shape[1] != 3:
+            return False
+        return same_up_to_symmetry(a, b)
+
+    wrong = [
+        (permutations_only, "flipping one unit gives the same code"),
+        (flips_only, "permuting the units gives the same code"),
+        (
+            lambda a, b: permutations_only(a, b) or flips_only(a, b),
+            "try every order of the units combined with every set of flips",
+        ),
+        (lambda a, b: True, "here two symbols share a code"),
+        (as_sets, "compare the rows in order, not the set of codes"),
+        (unit_by_unit, "each unit of a must be used exactly once"),
+        (three_units_only, "must work for any number of units h"),
+        (lambda a, b: torch.equal(a, b), "permuting the units"),
+        (lambda a, b: int(same_up_to_symmetry(a, b)), "got int"),
+        (lambda a, b: "yes", "return True or False, got str"),
+        (
+            lambda a, b: torch.tensor([True, True]),
+            "return True or False, got (2,)",
+        ),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
 
 
 # --- convolution -----------------------------------------------------------------------------------------
@@ -555,6 +752,114 @@ def test_mask_checker_leaves_the_global_random_stream_alone(capsys):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_denoising_loss(capsys):
+    from aecourse.ops.losses import reconstruction_loss
+
+    check = checks.check_denoising_loss
+
+    def right(model, x, corrupt):
+        return reconstruction_loss(model(corrupt(x)), x, kind="bce")
+
+    assert_right(check, right, capsys)
+    assert_right(
+        check,
+        lambda m, x, c: (
+            F.binary_cross_entropy(m(c(x)), x, reduction="sum") / len(x)
+        ),
+        capsys,
+    )
+
+    def corrupt_twice(
+        model, x, corrupt
+    ):  # a fresh x̃ for the input is fine
+        corrupt(x)
+        return right(model, x, corrupt)
+
+    assert_right(check, corrupt_twice, capsys)
+    wrong = [
+        (
+            lambda m, x, c: reconstruction_loss(m(x), x, kind="bce"),
+            "you never corrupted the input: that is the plain autoencoder's loss",
+        ),
+        (
+            lambda m, x, c: (
+                lambda xt: reconstruction_loss(m(xt), xt, "bce")
+            )(c(x)),
+            "your target is the corrupted x̃",
+        ),
+        (
+            lambda m, x, c: reconstruction_loss(m(x), c(x), kind="bce"),
+            "you corrupted the target instead of the input",
+        ),
+        (
+            lambda m, x, c: reconstruction_loss(
+                m(c(x)), c(x), kind="bce"
+            ),
+            "you corrupted x twice, once for the input and once for the target",
+        ),
+        (
+            lambda m, x, c: reconstruction_loss(m(c(x)), x, kind="mse"),
+            "that is the squared error",
+        ),
+        (
+            lambda m, x, c: reconstruction_loss(x, m(c(x)), kind="bce"),
+            "the arguments are in the wrong order",
+        ),
+        (
+            lambda m, x, c: F.binary_cross_entropy(m(c(x)), x),
+            "you averaged over the entries of each example too",
+        ),
+        (
+            lambda m, x, c: F.binary_cross_entropy(
+                m(c(x)), x, reduction="sum"
+            ),
+            "you summed over the batch",
+        ),
+        (
+            lambda m, x, c: right(m, x, c).item(),
+            "return the loss as a 0-dimensional tensor (what .backward() "
+            "starts from), got float",
+        ),
+        (
+            lambda m, x, c: right(m, x, c).reshape(1),
+            "got shape (1,)",
+        ),
+        (
+            lambda m, x, c: right(m, x, c).detach(),
+            "your loss carries no gradient",
+        ),
+        (
+            lambda m, x, c: right(m, x.mul_(0.5), c),
+            "your function changed x itself",
+        ),
+        (
+            lambda m, x, c: right(m, x, c) + 0.1,
+            "your loss is 8.5251, the reference 8.4251",
+        ),
+        (
+            lambda m, x, c: torch.tensor(1.0, requires_grad=True),
+            "call corrupt(x) to get the corrupted input",
+        ),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
+
+
+def test_denoising_loss_checker_leaves_the_global_random_stream_alone(
+    capsys,
+):
+    from aecourse.ops.losses import reconstruction_loss
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.check_denoising_loss(
+        lambda m, x, c: reconstruction_loss(m(c(x)), x, kind="bce")
+    )
+    capsys.readouterr()
+    assert torch.equal(torch.rand(3), expected)
+
+
 # --- stacked pretraining ---------------------------------------------------------------------------------
 
 
@@ -712,6 +1017,228 @@ def test_frozen_training(capsys):
         capsys,
         "the training loss went from",
     )
+
+
+def gradient_norms(net, x, y):
+    """The solution: one backward pass from fresh gradients."""
+    net.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+    return [
+        layer.weight.grad.norm().item()
+        for layer in [*net.hidden, net.output]
+    ]
+
+
+def test_layer_gradient_norms(capsys):
+    from aecourse.models.pretraining import layer_gradient_norms
+
+    check = checks.check_layer_gradient_norms
+    assert_right(check, gradient_norms, capsys)
+    assert_right(check, layer_gradient_norms, capsys)
+
+    def by_autograd(net, x, y):  # a 1-D tensor is fine
+        weights = [layer.weight for layer in [*net.hidden, net.output]]
+        grads = torch.autograd.grad(F.cross_entropy(net(x), y), weights)
+        return torch.stack([g.norm() for g in grads])
+
+    assert_right(check, by_autograd, capsys)
+    # a list of 0-dimensional tensors is fine
+    assert_right(
+        check,
+        lambda n, x, y: [
+            torch.tensor(v) for v in gradient_norms(n, x, y)
+        ],
+        capsys,
+    )
+
+    def accumulating(net, x, y):  # forgets to zero the gradients
+        F.cross_entropy(net(x), y).backward()
+        return [
+            layer.weight.grad.norm().item()
+            for layer in [*net.hidden, net.output]
+        ]
+
+    def every_parameter(net, x, y):
+        net.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        return [p.grad.norm().item() for p in net.parameters()]
+
+    def summed(net, x, y):
+        net.zero_grad()
+        F.cross_entropy(net(x), y, reduction="sum").backward()
+        return [
+            layer.weight.grad.norm().item()
+            for layer in [*net.hidden, net.output]
+        ]
+
+    def stepping(net, x, y):
+        norms = gradient_norms(net, x, y)
+        torch.optim.SGD(net.parameters(), lr=0.1).step()
+        return norms
+
+    wrong = [
+        (
+            accumulating,
+            "a second call on the same net gave other numbers",
+        ),
+        (
+            every_parameter,
+            "leave the biases out; a net with 3 hidden layers has 4 weight "
+            "matrices, you returned 8 numbers",
+        ),
+        (
+            lambda n, x, y: gradient_norms(n, x, y)[:-1],
+            "you left out the output layer",
+        ),
+        (
+            lambda n, x, y: gradient_norms(n, x, y)[:1],
+            "one number per layer; a net with 3 hidden layers has 4 weight "
+            "matrices, you returned 1 number.",
+        ),
+        (
+            lambda n, x, y: [
+                layer.weight.norm().item()
+                for layer in [*n.hidden, n.output]
+            ],
+            "those are the norms of the weights themselves",
+        ),
+        (
+            lambda n, x, y: gradient_norms(n, x, y)[::-1],
+            "hidden layers first",
+        ),
+        (summed, "you summed the cross-entropy over the batch"),
+        (
+            lambda n, x, y: [v**2 for v in gradient_norms(n, x, y)],
+            "you returned the squared norms",
+        ),
+        (stepping, "the net's weights changed"),
+        (
+            lambda n, x, y: [v * 1.1 for v in gradient_norms(n, x, y)],
+            "the gradient norms differ from the reference",
+        ),
+        (
+            lambda n, x, y: torch.tensor(gradient_norms(n, x, y))[None],
+            "return a list of 4 numbers (or a 1-D tensor), got a tensor of "
+            "shape (1, 4)",
+        ),
+        (lambda n, x, y: ["a"] * 4, "got list"),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
+
+
+# --- sequence to sequence (the other checkers' tests are in test_seq2seq.py) ------------------------------
+
+
+def attend(scores, mask, outputs):
+    """The solution: −∞ on the padding, a softmax over the source positions, a weighted sum."""
+    weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=1)
+    return (weights[..., None] * outputs).sum(1), weights
+
+
+def test_attention(capsys):
+    check = checks.check_attention
+    assert_right(check, attend, capsys)
+
+    def by_bmm(
+        scores, mask, outputs
+    ):  # a large negative score is fine too
+        weights = scores.masked_fill(~mask, -1e9).softmax(1)
+        return torch.bmm(weights[:, None], outputs).squeeze(1), weights
+
+    assert_right(check, by_bmm, capsys)
+    # a list is fine, and float32
+    assert_right(
+        check,
+        lambda s, m, o: [t.float() for t in attend(s, m, o)],
+        capsys,
+    )
+
+    def with_weights(weights_of):
+        def fn(scores, mask, outputs):
+            weights = weights_of(scores, mask)
+            return (weights[..., None] * outputs).sum(1), weights
+
+        return fn
+
+    wrong = [
+        (
+            with_weights(lambda s, m: s.masked_fill(~m, 0).softmax(1)),
+            "a padded score of 0 still gets a weight",
+        ),
+        (
+            with_weights(lambda s, m: s.softmax(1)),
+            "the padding got weight",
+        ),
+        (
+            with_weights(lambda s, m: s.softmax(1) * m),
+            "you zeroed the padding after the softmax",
+        ),
+        (
+            with_weights(
+                lambda s, m: s.masked_fill(~m, float("-inf")).softmax(0)
+            ),
+            "your softmax runs over the batch (dim=0)",
+        ),
+        (
+            with_weights(
+                lambda s, m: s.masked_fill(m, float("-inf")).softmax(1)
+            ),
+            "the mask is True at the real tokens",
+        ),
+        (
+            with_weights(
+                lambda s, m: (
+                    (s / 2).masked_fill(~m, float("-inf")).softmax(1)
+                )
+            ),
+            "the weights differ from the reference by up to",
+        ),
+        (
+            lambda s, m, o: (o.mean(1), attend(s, m, o)[1]),
+            "the context is the weighted sum Σ_j α_j h_j, not the plain mean",
+        ),
+        (
+            lambda s, m, o: (
+                (o * m[..., None]).sum(1) / m.sum(1, keepdim=True),
+                attend(s, m, o)[1],
+            ),
+            "not the plain mean",
+        ),
+        (
+            lambda s, m, o: (o.sum(1), attend(s, m, o)[1]),
+            "the context differs from the reference by up to",
+        ),
+        (
+            lambda s, m, o: (
+                (attend(s, m, o)[1][..., None] * o).sum(2),
+                attend(s, m, o)[1],
+            ),
+            "the context has shape (4, 6), expected (N, H) = (4, 5)",
+        ),
+        (
+            lambda s, m, o: attend(s, m, o)[::-1],
+            "return (context, weights) in that order",
+        ),
+        (
+            lambda s, m, o: attend(s, m, o)[1],
+            "return the pair (context, weights), two tensors; got one tensor "
+            "of shape (4, 6)",
+        ),
+        (
+            lambda s, m, o: (*attend(s, m, o), None),
+            "got 3 items",
+        ),
+        (
+            lambda s, m, o: (
+                attend(s, m, o)[0],
+                attend(s, m, o)[1][:, :5],
+            ),
+            "the weights have shape (4, 5), expected (N, S) = (4, 6)",
+        ),
+    ]
+    for fn, reason in wrong:
+        assert_wrong(check, fn, capsys, reason)
 
 
 # --- variational autoencoders ----------------------------------------------------------------------------
@@ -1381,4 +1908,5 @@ def test_the_placement_check_can_fail():
     assert checker_placement(nb, "number_system") == [
         "cell 4 calls checks.check_binary_code (exercise ex-binary-code) inside exercise ex-min-code-bits",
         "no cell calls check_min_code_bits (ex-min-code-bits)",
+        "no cell calls check_same_up_to_symmetry (ex-number-system-symmetry)",
     ]
