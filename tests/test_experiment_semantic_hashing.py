@@ -32,7 +32,15 @@ TINY = [
 ]
 
 
-def test_tiny_grid_writes_stamped_rows_and_resumes(tmp_path):
+@pytest.fixture
+def tiny_mnist(make_idx_data, monkeypatch):
+    """A synthetic MNIST of 300 training and 40 test images (the grid's sizes): no real data needed."""
+    data = make_idx_data(n_train=300, n_test=40)
+    monkeypatch.setenv("AECOURSE_DATA", str(data.root))
+    return data
+
+
+def test_tiny_grid_writes_stamped_rows_and_resumes(tiny_mnist, tmp_path):
     out = tmp_path / "hash.json"
     rows = sh.main([*TINY, "--out", str(out)])
     assert [r["method"] for r in rows] == list(sh.METHODS)

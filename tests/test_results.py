@@ -27,9 +27,11 @@ def chapter_results() -> set[str]:
     for notebook in (Path(__file__).parents[1] / "chapters").glob(
         "*.ipynb"
     ):
-        text = json.loads(notebook.read_text())["cells"]
+        cells = json.loads(notebook.read_text())["cells"]
         code = "\n".join(
-            "".join(c["source"]) for c in text if c["cell_type"] == "code"
+            "".join(c["source"])
+            for c in cells
+            if c["cell_type"] == "code"
         )
         names |= set(re.findall(r"read(?:_results)?\(\s*\"(\w+)\"", code))
     return names

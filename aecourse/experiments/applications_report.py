@@ -108,16 +108,16 @@ def format_hashing(
             f"part must be 'precision' or 'search', got {part!r}."
         )
     methods = list(summary)
-    lines = [
-        f"{'code (32 bits)':<28}"
-        + "".join(f"{f'precision@{k}':>18}" for k in ks)
-    ]
-    for m in methods:
-        lines.append(
-            f"{m:<28}"
-            + "".join(f"{pm(summary[m][f'p@{k}']):>18}" for k in ks)
-        )
     if part == "precision":
+        lines = [
+            f"{'code (32 bits)':<28}"
+            + "".join(f"{f'precision@{k}':>18}" for k in ks)
+        ]
+        for m in methods:
+            lines.append(
+                f"{m:<28}"
+                + "".join(f"{pm(summary[m][f'p@{k}']):>18}" for k in ks)
+            )
         return "\n".join(lines)
     lines = [
         f"{'search':<18}{'code':<28}{'precision':>16}{'answered':>10}"
