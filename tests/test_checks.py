@@ -1922,11 +1922,7 @@ MIN_CHECKED = (
 )
 # Chapters known to fail the exercise tests, with the reason. A chapter listed here must still fail
 # (a test says so once it passes, so that it leaves the set); every other chapter must pass.
-KNOWN_FAILURES = {
-    "stacked_pretraining": "its third checked exercise, ex-stacked-pretraining-gradient-norms (its "
-    "checker is in aecourse.checks), and the open-question mark of ex-where wait for cells "
-    "prepared outside the notebook while it is re-run",
-}
+KNOWN_FAILURES: set[str] = set()
 
 
 def assert_problems_known(problems: dict[str, list[str]]) -> None:

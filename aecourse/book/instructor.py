@@ -132,6 +132,10 @@ EXERCISES: dict[str, tuple[str, int]] = {
         30,
     ),
     # stacked pretraining
+    "ex-stacked-pretraining-gradient-norms": (
+        "measuring the vanishing gradient: the norm of each layer's weight gradient, from fresh gradients",
+        15,
+    ),
     "ex-greedy": (
         "the greedy layer-wise loop: each layer trained as an autoencoder on the codes of the layers below",
         25,
