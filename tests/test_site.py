@@ -107,6 +107,7 @@ _KNOWN = {
             "seq2seq": "12 outputs, widest 1456 px",
             "vae": "15 outputs, widest 1414 px",
             "applications": "20 outputs, widest 2451 px",
+            "vq": "9 outputs, widest 1136 px",
         },
     ),
 }

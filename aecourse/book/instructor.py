@@ -181,6 +181,19 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "why reconstruction error flags anomalies less well as training goes on, and picking a threshold",
         30,
     ),
+    # discrete codes (vector quantization)
+    "ex-vq-quantize": (
+        "the quantizer's forward pass: the nearest codebook vector by squared distance, and its vector",
+        15,
+    ),
+    "ex-vq-straight-through": (
+        "the straight-through estimator: the value of the codes, the gradient passed to the encoder",
+        10,
+    ),
+    "ex-vq-perplexity": (
+        "the perplexity of code assignments, exp of their entropy, with unused codes counting zero",
+        15,
+    ),
 }
 
 
