@@ -9,30 +9,15 @@ import math
 import pytest
 import torch
 
+# the one-line verdict helpers of the other checkers' tests
+from test_checks import assert_right, assert_wrong
+
 from aecourse import checks
 from aecourse.checks import vq
 
 
 def stub(*args):
     raise NotImplementedError
-
-
-def verdict(capsys) -> str:
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints one line, got {out!r}"
-    return out
-
-
-def assert_right(checker, fn, capsys):
-    assert checker(fn) is True
-    assert verdict(capsys).startswith("✅ Correct: ")
-
-
-def assert_wrong(checker, fn, capsys, reason: str):
-    assert checker(fn) is False
-    out = verdict(capsys)
-    assert out.startswith("❌ Not yet: ")
-    assert reason in out, out
 
 
 def test_the_checkers_are_gathered_with_their_labels():
