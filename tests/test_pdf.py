@@ -24,7 +24,6 @@ from aecourse.book.browser import why_no_browser
 from aecourse.book.pdf import (
     check_pages,
     check_pdf,
-    first_heading,
     page_titles,
     pdf_pages,
     print_problems,
@@ -66,18 +65,6 @@ CHAPTER_2 = ["2. Variational autoencoders", "The ELBO."]
 
 
 # --- titles --------------------------------------------------------------------------------------
-
-
-def test_first_heading_is_the_first_level_one_heading():
-    assert (
-        first_heading("# The hourglass\n\nWhy.\n# Later")
-        == "The hourglass"
-    )
-    assert (
-        first_heading("Text\n## A section\n#  Spaced title  #\n")
-        == "Spaced title"
-    )
-    assert first_heading("## Only a section\n#hashtag") is None
 
 
 def test_page_titles_follow_the_toc_not_the_file_names(tmp_path):

@@ -40,6 +40,9 @@ import yaml
 
 import aecourse
 from aecourse.book.browser import Server, start_browser, why_no_browser
+from aecourse.book.figures import (
+    FILE_NAME,  # the alt text myst-nb writes when given none
+)
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +110,7 @@ _KNOWN = {
             "seq2seq": "12 outputs, widest 1456 px",
             "vae": "15 outputs, widest 1414 px",
             "applications": "20 outputs, widest 2451 px",
+            "vq": "9 outputs, widest 1136 px",
         },
     ),
 }
@@ -339,10 +343,6 @@ def collect(
 
 
 # --- the checks: report -> problems (empty when the page is right) ------------------------------
-
-FILE_NAME = re.compile(
-    r"(^|/)[\w.-]+\.(png|jpe?g|gif|svg|webp)$", re.IGNORECASE
-)
 
 
 def _local(url: str) -> bool:

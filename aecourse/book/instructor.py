@@ -45,6 +45,7 @@ import nbformat
 
 from aecourse import BOOK_REF, REPOSITORY, checks
 from aecourse.book.links import STUDENT_FOLDER, colab_url
+from aecourse.book.toc import first_heading, pages
 from aecourse.grade import DEFAULT_TIMEOUT, EXERCISE_LABEL
 
 PAGE = "instructor.md"  # where the page lives, relative to the book's root (its docname: instructor)
@@ -204,6 +205,19 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "why reconstruction error flags anomalies less well as training goes on, and picking a threshold",
         30,
     ),
+    # discrete codes (vector quantization)
+    "ex-vq-quantize": (
+        "the quantizer's forward pass: the nearest codebook vector by squared distance, and its vector",
+        15,
+    ),
+    "ex-vq-straight-through": (
+        "the straight-through estimator: the value of the codes, the gradient passed to the encoder",
+        10,
+    ),
+    "ex-vq-perplexity": (
+        "the perplexity of code assignments, exp of their entropy, with unused codes counting zero",
+        15,
+    ),
 }
 
 
@@ -231,19 +245,7 @@ class Chapter:
 def toc_chapters(root: Path) -> list[str]:
     """The chapters' docnames in the order of ``_toc.yml``: its entries under ``chapters/``, parts included
     (``["chapters/structure", "chapters/number_system", ...]``). Raises ValueError if there is none."""
-    import yaml  # installed with the book's tools (requirements.txt), not with the package
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    entries = [
-        entry
-        for part in toc.get("parts", [toc])
-        for entry in part.get("chapters", [])
-    ]
-    docs = [
-        e["file"].removesuffix(".ipynb")
-        for e in entries
-        if str(e.get("file", "")).startswith("chapters/")
-    ]
+    docs = [doc for doc in pages(root) if doc.startswith("chapters/")]
     if not docs:
         raise ValueError(
             f"{root / '_toc.yml'} lists no chapter (no entry `- file: chapters/<topic>`)."
@@ -318,15 +320,7 @@ def read_chapter(
     nb = nbformat.read(path, as_version=4)
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     where = f"{doc}.ipynb"
-    heading = next(
-        (
-            line[2:].strip()
-            for source in markdown
-            for line in source.splitlines()
-            if line.startswith("# ")
-        ),
-        None,
-    )
+    heading = first_heading("\n".join(markdown))
     if heading is None:
         raise ValueError(
             f"{where} has no title: no markdown cell has a line '# <title>'."

@@ -37,6 +37,7 @@ import urllib.parse
 from pathlib import Path
 
 from aecourse.book.browser import Server, start_browser
+from aecourse.book.toc import first_heading, pages
 
 # Paper sizes and margins in inches, as Page.printToPDF takes them (top and bottom leave room for the
 # running head and the page number).
@@ -61,33 +62,16 @@ DEFAULT_OUT = Path("_build") / "aecourse.pdf"
 # --- what the book holds ---------------------------------------------------------------------------
 
 
-def first_heading(text: str) -> str | None:
-    """The text of the first level-1 Markdown heading ("# Title") in text, None if there is none."""
-    for line in text.splitlines():
-        match = re.match(r"#\s+(.+?)\s*#*\s*$", line)
-        if match:
-            return match.group(1)
-    return None
-
-
 def page_titles(root: str | Path = ".") -> list[str]:
     """The title of every page of ``root/_toc.yml``, in its order: the landing page, then the chapters.
 
     A title is its page's first "# " heading (a notebook's first markdown cell, a Markdown file's first
     line of that form). Raises ValueError for a page of the table of contents that has no such heading.
     """
-    import nbformat  # the package's dependency; yaml comes with jupyter-book
-    import yaml
+    import nbformat  # the package's dependency
 
     root = Path(root)
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]] + [
-        chapter["file"]
-        for part in toc.get(
-            "parts", [{"chapters": toc.get("chapters", [])}]
-        )
-        for chapter in part["chapters"]
-    ]
+    files = pages(root)
     titles = []
     for name in files:
         path = next(
