@@ -26,8 +26,13 @@ def crashes(*args):
 
 def verdict(capsys) -> str:
     out = capsys.readouterr().out
-    assert out.count("\n") == 1, f"a checker prints one line, got {out!r}"
-    return out
+    first, *rest = out.rstrip("\n").split("\n")
+    # One verdict: its first line, then only the wrapped continuation lines of the same sentence.
+    assert first.startswith(("✅ Correct: ", "❌ Not yet: ")), out
+    assert all(line.startswith("  ") for line in rest), (
+        f"a checker prints one verdict, got {out!r}"
+    )
+    return " ".join([first] + [line.strip() for line in rest]) + "\n"
 
 
 def assert_right(checker, fn, capsys):
