@@ -233,12 +233,22 @@ def test_summarise_mean_and_standard_error():
     assert table[0]["mean"] == pytest.approx(0.22)
     assert table[0]["sem"] == pytest.approx(0.0757188, abs=1e-6)
     assert math.isnan(table[1]["sem"])
-    text = R.format_summary(table)
+    shown = R.summary_table(table)
+    text = str(shown)
     assert "22.00% ± 7.57" in text and "5.00% (1 seed)" in text
     assert "nan" not in text
-    # the paper's cells, era setting
-    assert "none 4.03 ± 0.17, ae 3.38 ± 0.16, rbm 2.74 ± 0.14" in text
-    assert "4.03" not in R.format_summary(table, paper=None)
+    # the paper's cells, era setting: a column per method
+    assert shown.columns[-3:] == [
+        "paper: none",
+        "paper: ae",
+        "paper: rbm",
+    ]
+    assert shown.rows[0][-3:] == [
+        "4.03 ± 0.17",
+        "3.38 ± 0.16",
+        "2.74 ± 0.14",
+    ]
+    assert "4.03" not in str(R.summary_table(table, paper=None))
     with pytest.raises(ValueError, match="train_error"):
         R.summarise(rows, value="train_error")
 
@@ -336,7 +346,7 @@ def test_the_script_writes_a_stamped_resumable_file(tiny_mnist, tmp_path):
         {tuple(r[k] for k in E.KEY[:-1]) for r in rows}
     )
     assert "seeds" in R.describe_stamp(stamp)
-    details = R.format_details(R.select(rows)).splitlines()
+    details = str(R.details_table(R.select(rows))).splitlines()
     assert (
         len(details) == 1 + len(R.select(rows)) // 2
     )  # a line per 2 seeds

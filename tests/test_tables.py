@@ -115,4 +115,6 @@ def test_show_table_displays_html_inside_ipython(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", shown.append)
     t = show_table(["a"], [[1]])
     assert shown == [t]
+    built = Table(["b"], [[2]])
+    assert tables.show(built) is built and shown == [t, built]
     assert tables.OUTPUT_CHARS == 76

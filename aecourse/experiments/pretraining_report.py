@@ -5,7 +5,7 @@ Kept apart from the experiment script on purpose: a results file is stamped with
 made it (:mod:`aecourse.experiments.stamp`), and nothing here can change a number in it, so the tables and
 figures can change without making the committed file stale. :func:`select` chooses, per run, the learning
 rate with the lowest validation error; :func:`summarise` gives mean ± standard error over seeds;
-:func:`format_summary` and :func:`format_details` print them beside the paper's numbers.
+:func:`summary_table` and :func:`details_table` show them beside the paper's numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 
 from aecourse.experiments.pretraining import KEY, PAPER
 from aecourse.experiments.stamp import read_results
+from aecourse.teaching.tables import Table
 
 
 def read(path: str | Path = "pretraining") -> tuple[list[dict], dict]:
@@ -89,14 +90,16 @@ def summarise(rows, value: str = "test_error") -> list[dict]:
     return table
 
 
-def format_summary(
+def summary_table(
     table: list[dict], percent: bool = True, paper: dict | None = PAPER
-) -> str:
-    """The table of :func:`summarise` as aligned text: one line per (dataset, setting, depth), one column per
-    method, cells "mean ± s.e. over seeds" (in % by default), and the paper's cells after them.
+) -> Table:
+    """The table of :func:`summarise` as a :class:`~aecourse.teaching.tables.Table` (HTML in the book, text
+    in print): one row per (dataset, setting, depth), one column per method, cells "mean ± s.e. over seeds"
+    (in % by default), then the paper's cells.
 
-    paper: the :data:`PAPER` numbers, printed "method error ± interval" where one exists for the line
-    (era setting); their ± is a 95% binomial interval over the paper's test set, not a spread over seeds.
+    paper: the :data:`PAPER` numbers, a column "paper: method" per method, "error ± interval" where one
+    exists for the row (era setting); their ± is a 95% binomial interval over the paper's test set, not a
+    spread over seeds.
     """
     scale, unit = (100, "%") if percent else (1, "")
     methods = list(dict.fromkeys(r["method"] for r in table))
@@ -109,30 +112,29 @@ def format_summary(
         )
         cells[r["method"]] = f"{scale * r['mean']:.2f}{unit} {spread}"
         cells["n"] = max(cells.get("n", 0), r["n"])
-    width = 16
-    header = f"{'dataset':15s} {'setting':8s} {'depth':>5s} " + " ".join(
-        f"{m:>{width}s}" for m in methods
-    )
-    header += f" {'seeds':>5s}" + (
-        "   paper (95% interval)" if paper else ""
-    )
-    text = [header]
+    quoted = ("none", "ae", "rbm") if paper else ()
+    rows = []
     for (dataset, setting, depth), cells in lines.items():
-        line = f"{dataset:15s} {setting:8s} {depth:5d} " + " ".join(
-            f"{cells.get(m, '-'):>{width}s}" for m in methods
+        rows.append(
+            [dataset, setting, depth]
+            + [cells.get(m, "-") for m in methods]
+            + [cells["n"]]
+            + [
+                "{:.2f} ± {:.2f}".format(*paper[dataset, m, depth])
+                if setting == "era" and (dataset, m, depth) in paper
+                else "-"
+                for m in quoted
+            ]
         )
-        line += f" {cells['n']:5d}"
-        quoted = [
-            f"{m} {paper[(dataset, m, depth)][0]:.2f} ± {paper[(dataset, m, depth)][1]:.2f}"
-            for m in ("none", "ae", "rbm")
-            if paper and setting == "era" and (dataset, m, depth) in paper
-        ]
-        text.append(line + ("   " + ", ".join(quoted) if quoted else ""))
-    return "\n".join(text)
+    return Table(
+        ["dataset", "setting", "depth", *methods, "seeds"]
+        + [f"paper: {m}" for m in quoted],
+        rows,
+    )
 
 
-def format_details(rows: list[dict]) -> str:
-    """The chosen runs (from :func:`select`) in more detail, one line per (dataset, setting, depth, method):
+def details_table(rows: list[dict]) -> Table:
+    """The chosen runs (from :func:`select`) in more detail, one row per (dataset, setting, depth, method):
     mean training, validation and test errors (%) over seeds, the mean best epoch, the mean number of
     epochs on the plateau (:func:`plateau_epochs`) and the learning rates chosen (one per seed)."""
     groups: dict[tuple, list[dict]] = {}
@@ -140,21 +142,33 @@ def format_details(rows: list[dict]) -> str:
         key = (r["dataset"], r["setting"], r["depth"], r["method"])
         groups.setdefault(key, []).append(r)
     mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
-    text = [
-        f"{'dataset':15s} {'setting':8s} {'depth':>5s} {'method':>6s} {'train':>7s} {'valid':>7s} "
-        f"{'test':>7s} {'best ep.':>8s} {'plateau':>7s}  lr chosen"
-    ]
+    out = []
     for (dataset, setting, depth, method), rs in groups.items():
         plateau = sum(
             plateau_epochs(r["train_losses"]) for r in rs
         ) / len(rs)
-        text.append(
-            f"{dataset:15s} {setting:8s} {depth:5d} {method:>6s} "
-            f"{100 * mean(rs, 'train_error'):6.2f}% {100 * mean(rs, 'valid_error'):6.2f}% "
-            f"{100 * mean(rs, 'test_error'):6.2f}% {mean(rs, 'best_epoch'):8.1f} {plateau:7.1f}  "
-            + " ".join(f"{r['lr']:g}" for r in rs)
+        out.append(
+            [dataset, setting, depth, method]
+            + [
+                f"{100 * mean(rs, k):.2f}%"
+                for k in ("train_error", "valid_error", "test_error")
+            ]
+            + [f"{mean(rs, 'best_epoch'):.1f}", f"{plateau:.1f}"]
+            + [" ".join(f"{r['lr']:g}" for r in rs)]
         )
-    return "\n".join(text)
+    return Table(
+        [
+            "dataset",
+            "setting",
+            "depth",
+            "method",
+            "train",
+            "valid",
+            "test",
+        ]
+        + ["best epoch", "plateau", "lr chosen"],
+        out,
+    )
 
 
 def describe_stamp(stamp: dict) -> str:

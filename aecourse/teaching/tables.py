@@ -7,7 +7,8 @@ site's 14-px monospace font is 8.43 px wide: (676 - 32) / 8.43 = 76.4). Wider li
 
 - :func:`say` prints a sentence of results wrapped at that width (numbers are never split).
 - :func:`show_table` displays a table as HTML in the book and in Jupyter (the browser wraps its cells
-  to the column), with a plain-text fallback for a terminal.
+  to the column), with a plain-text fallback for a terminal; :func:`show` does the same for a
+  :class:`Table` built elsewhere (e.g. by a report module).
 """
 
 from __future__ import annotations
@@ -132,17 +133,8 @@ class Table:
         )
 
 
-def show_table(
-    columns: Sequence[str],
-    rows: Sequence[Sequence],
-    title: str | None = None,
-    floatfmt: str = "{:.3g}",
-) -> Table:
-    """Display a :class:`Table` (HTML in Jupyter and the book, text elsewhere) and return it.
-
-    columns: n headers; rows: rows of n cells. Outside IPython the text is printed instead.
-    """
-    table = Table(columns, rows, title, floatfmt)
+def show(table: Table) -> Table:
+    """Display ``table`` (HTML in Jupyter and the book, its text elsewhere) and return it."""
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -154,3 +146,16 @@ def show_table(
     else:
         display(table)
     return table
+
+
+def show_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    title: str | None = None,
+    floatfmt: str = "{:.3g}",
+) -> Table:
+    """Display a :class:`Table` (HTML in Jupyter and the book, text elsewhere) and return it.
+
+    columns: n headers; rows: rows of n cells. Outside IPython the text is printed instead.
+    """
+    return show(Table(columns, rows, title, floatfmt))
