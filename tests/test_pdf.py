@@ -275,6 +275,28 @@ def test_the_printed_book_has_page_numbers_and_a4_pages(printed):
     assert abs(float(box.height) - 841.9) < 1, box
 
 
+def embedded_fonts(path: Path) -> set[str]:
+    """The base names of the fonts a PDF's pages use (subset prefixes such as "ABCDEF+" removed)."""
+    from pypdf import PdfReader
+
+    names = set()
+    for page in PdfReader(str(path)).pages:
+        fonts = page.get("/Resources", {}).get("/Font", {})
+        for ref in fonts.values():
+            names.add(
+                str(ref.get_object().get("/BaseFont", "")).split("+")[-1]
+            )
+    return names
+
+
+@pytest.mark.browser
+def test_the_checkers_marks_are_printed_in_an_emoji_font(printed):
+    # without one, Chromium prints the verdicts' ✅ and ❌ as empty boxes (.ci/run installs Noto)
+    assert any("✅ Correct" in page for page in printed)
+    fonts = embedded_fonts(PRINTED)
+    assert any("Emoji" in name for name in fonts), sorted(fonts)
+
+
 # a 1x1 PNG
 PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
