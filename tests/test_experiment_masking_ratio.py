@@ -294,12 +294,14 @@ def test_units_put_the_first_ratio_and_the_baselines_first():
     assert todo[:4] == [
         ("mae", 0.75, 0),
         ("random", None, 0),
-        ("dae", None, 0),
         ("pixels", None, 0),
+        ("dae", None, 0),
     ]
     assert {u[2] for u in todo[:12]} == {0, 1, 2}
     assert todo[12:15] == [("mae", 0.9, s) for s in (0, 1, 2)]
     shards = [todo[k::2] for k in range(2)]
+    # with two shards, each gets one of the two pretrainings of every seed's first units
+    assert [u[0] for u in shards[0][:2]] == ["mae", "pixels"]
     assert sorted(shards[0] + shards[1], key=str) == sorted(todo, key=str)
     assert mr.parse_shard("1/2") == (1, 2)
     for bad in ("2/2", "x", "1"):
@@ -318,6 +320,8 @@ def test_units_put_the_first_ratio_and_the_baselines_first():
         (dict(lrs=()), "lrs must"),
         (dict(dae_noise=1.5), "dae_noise"),
         (dict(depth=0), "depth"),
+        (dict(heads=3), "heads must divide dim"),
+        (dict(patch_size=5), "patch_size 5 must divide"),
     ],
 )
 def test_bad_configs_say_what_is_wrong(change, message):

@@ -36,14 +36,26 @@ real user with 100 labels would not have them, so the few-label numbers are an u
 How this differs from the paper, so that no number is read against theirs: He et al. pretrained a
 ViT-Large on ImageNet's 1.28 million 224 × 224 images for 800 to 1 600 epochs with a cosine schedule, and
 fine-tuned with layer-wise learning-rate decay, mixup and label smoothing; we pretrain a four-block ViT of
-width 64 on 28 × 28 images (49 patches of 4 × 4) for a few epochs at a constant learning rate, and
-fine-tune it plainly with Adam. One row per (method, ratio, seed, evaluation, lr) goes into a stamped
-results file (:mod:`aecourse.experiments.stamp`), resumable; ``--shard K/N`` runs every N-th unit::
+width 64 on 28 × 28 images (49 patches of 4 × 4) for 15 epochs of 20 000 images at a constant learning
+rate, and fine-tune it plainly with Adam.
 
-    python -m aecourse.experiments.masking_ratio --device cpu --threads 1 --shard 0/2 \
-        --out aecourse/experiments/results/masking_ratio.0of2.json
+Cost, measured on one thread of an AVX-512 Xeon shared with other jobs (CPU seconds, wall in brackets):
+one MAE pretraining epoch over the 20 000 training images at ratio 0.75 takes 17.8 s (25.8 s), at 0.25
+about twice that (the encoder reads three times the patches; the decoder's share stays); one
+fine-tuning epoch (1 000 examples, then the 2 000 validation images scored) 3.4 s (4.7 s). The default
+grid, 4 ratios and 3 baselines × 3 seeds, comes to about 2.5 CPU-hours: half of it the transformer's
+fine-tuning and probes, most of the rest the MAE's pretraining.
 
-and the shards' files are merged with :func:`aecourse.experiments.stamp.merge_results` (key :data:`KEY`).
+One row per (method, ratio, seed, evaluation, lr) goes into a stamped results file
+(:mod:`aecourse.experiments.stamp`), written row by row; the same command resumes a stopped run
+(``--hours``), and ``--shard K/N`` runs units K, K + N, ... in one process (by default into
+``results/masking_ratio.KofN.json``)::
+
+    python -m aecourse.experiments.masking_ratio --device cpu --threads 1 --shard 0/2 --hours 1
+
+The shards' files are then merged into the one the chapter reads with
+``merge_results([...0of2.json, ...1of2.json], RESULTS / "masking_ratio.json", KEY)``
+(:func:`aecourse.experiments.stamp.merge_results`).
 """
 
 from __future__ import annotations
@@ -77,7 +89,8 @@ from aecourse.training import evaluate, fit, predict
 EXPERIMENT = "aecourse.experiments.masking_ratio"
 DATASET = "fashion-mnist"
 CLASSES = 10
-METHODS = ("mae", "random", "dae", "pixels")
+# in the order a seed's units run: with two shards, one gets mae and pixels, the other random and dae
+METHODS = ("mae", "random", "pixels", "dae")
 # one row per run and learning rate; ratio is None for every method but mae
 KEY = ("method", "ratio", "seed", "evaluation", "lr")
 
@@ -88,10 +101,32 @@ PAPER = {
     "data": "ImageNet-1K, 224 × 224 images, 16 × 16 patches (196)",
     "encoder": "ViT-Base/Large/Huge; the ablations use ViT-L, pretrained 800 epochs",
     "decoder": "8 blocks of width 512",
-    # as the course's notes read the paper's masking-ratio ablation; not rechecked here
-    "unchecked": "a masking ratio of 75% is best for both fine-tuning and the linear probe; the probe "
-    "falls off much faster than fine-tuning at lower ratios",
+    # their masking-ratio ablation (ViT-L), as recalled; not rechecked against the paper here
+    "unchecked": "75% works well for both fine-tuning and the linear probe; the probe's accuracy rises "
+    "steadily with the ratio up to 75%, while fine-tuning is much less sensitive (40-80% all work well)",
 }
+
+
+# the Config fields that are whole numbers of at least 1 (and command-line options)
+SIZES = (
+    "train_size",
+    "valid_size",
+    "test_size",
+    "patch_size",
+    "dim",
+    "depth",
+    "heads",
+    "decoder_dim",
+    "decoder_depth",
+    "pretrain_epochs",
+    "pretrain_batch",
+    "dae_hidden",
+    "dae_batch",
+    "batch_size",
+    "finetune_epochs",
+    "epoch_size",
+    "probe_epochs",
+)
 
 
 @dataclass
@@ -118,7 +153,7 @@ class Config:
     heads: int = 4
     decoder_dim: int = 32
     decoder_depth: int = 2
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = 15
     pretrain_batch: int = 256
     pretrain_lr: float = 1.5e-3
     dae_hidden: int = 1000
@@ -127,7 +162,7 @@ class Config:
     dae_lr: float = 1e-3
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     batch_size: int = 32
-    finetune_epochs: int = 15
+    finetune_epochs: int = 12
     epoch_size: int = 1000
     probe_epochs: int = 20
 
@@ -142,10 +177,6 @@ class Config:
             raise ValueError(
                 "ratios must name at least one masking ratio."
             )
-        patches = (28 // self.patch_size) ** 2
-        for ratio in self.ratios:
-            # a ratio in [0, 1) that keeps at least one patch
-            keep_count(patches, ratio)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(
                 f"seeds must be distinct and at least one, got {list(self.seeds)}."
@@ -155,26 +186,15 @@ class Config:
                 raise ValueError(
                     f"label_counts must be multiples of the {CLASSES} classes, got {n}."
                 )
-        for name in (
-            "train_size",
-            "valid_size",
-            "test_size",
-            "patch_size",
-            "dim",
-            "depth",
-            "heads",
-            "decoder_dim",
-            "decoder_depth",
-            "pretrain_epochs",
-            "pretrain_batch",
-            "dae_hidden",
-            "dae_batch",
-            "batch_size",
-            "finetune_epochs",
-            "epoch_size",
-            "probe_epochs",
-        ):
+        for name in SIZES:
             integer(name, getattr(self, name), low=1)
+        if {"mae", "random"} & set(self.methods):
+            # heads divide dim, the patch divides 28, ...: fail now, not hours into the grid
+            new_transformer(self, None)
+        patches = (28 // self.patch_size) ** 2
+        for ratio in self.ratios:
+            # a ratio in [0, 1) that keeps at least one patch
+            keep_count(patches, ratio)
         if self.train_size + self.valid_size > 60_000:
             raise ValueError(
                 f"train_size + valid_size must fit in the 60 000 training images, got "
@@ -647,26 +667,6 @@ def run_grid(
 
 # --- command line ----------------------------------------------------------------------------------
 
-_INTS = (
-    "train_size",
-    "valid_size",
-    "test_size",
-    "patch_size",
-    "dim",
-    "depth",
-    "heads",
-    "decoder_dim",
-    "decoder_depth",
-    "pretrain_epochs",
-    "pretrain_batch",
-    "dae_hidden",
-    "dae_batch",
-    "batch_size",
-    "finetune_epochs",
-    "epoch_size",
-    "probe_epochs",
-)
-
 
 def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
     d = Config()
@@ -717,7 +717,7 @@ def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
         default=list(d.label_counts),
     )
     p.add_argument("--lrs", type=float, nargs="+", default=list(d.lrs))
-    for name in _INTS:
+    for name in SIZES:
         p.add_argument(
             "--" + name.replace("_", "-"),
             type=int,
@@ -739,7 +739,7 @@ def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
         pretrain_lr=args.pretrain_lr,
         dae_noise=args.dae_noise,
         dae_lr=args.dae_lr,
-        **{name: getattr(args, name) for name in _INTS},
+        **{name: getattr(args, name) for name in SIZES},
     )
     return config, args
 
