@@ -246,8 +246,10 @@ def test_few_label_training_sees_only_training_images(monkeypatch):
             seen.append((x, y)) or real(net, x, y, **k)
         ),
     )
-    rows = mr.few_label_rows(
-        None, splits, seed=3, n_labels=20, config=config
+    rows = list(
+        mr.few_label_rows(
+            None, splits, seed=3, n_labels=20, config=config
+        )
     )
     ((x, y),) = seen
     # 20 labelled images, repeated ceil(45 / 20) = 3 times to make an epoch

@@ -65,6 +65,7 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -398,23 +399,26 @@ def probe_rows(
     seed: int,
     config: Config,
     done=lambda lr: False,
-) -> list[dict]:
-    """The linear probe at every learning rate of ``config.lrs`` (those ``done(lr)`` skipped): a row each.
+) -> Iterator[dict]:
+    """The linear probe at every learning rate of ``config.lrs`` (those ``done(lr)`` skipped): yields a
+    row each, as it finishes.
 
+    model: from :func:`pretrain` (None: the pixels); splits: :class:`Splits`. A row holds the rate, the
+    number of labels and of features, the validation, test and training accuracies (in [0, 1]), the
+    validation accuracy and training loss per epoch, and its seconds (with the features', for the first).
     The probe is trained on the frozen features of the whole training split and scored on the
     validation and the test split (two probes trained alike from zero weights with the same seed, so
     the same probe, each asked about one split).
     """
     todo = [lr for lr in config.lrs if not done(lr)]
     if not todo:
-        return []
+        return
     began = time.perf_counter()
     train_f, valid_f, test_f = (
         features(model, x)
         for x in (splits.train_x, splits.valid_x, splits.test_x)
     )
     extract = time.perf_counter() - began
-    rows = []
     for lr in todo:
         began = time.perf_counter()
         common = dict(
@@ -429,24 +433,19 @@ def probe_rows(
         test = linear_probe(
             train_f, splits.train_y, test_f, splits.test_y, **common
         )
-        rows.append(
-            {
-                "lr": lr,
-                "labels": len(train_f),
-                "features": train_f.shape[1],
-                "epoch": config.probe_epochs,
-                "valid_accuracy": valid.test_accuracy,
-                "test_accuracy": test.test_accuracy,
-                "train_accuracy": test.train_accuracy,
-                "valid_accuracies": _rounded(
-                    valid.test_accuracy_per_epoch
-                ),
-                "train_losses": _rounded(test.train_loss_per_epoch),
-                "seconds": time.perf_counter() - began + extract,
-            }
-        )
+        yield {
+            "lr": lr,
+            "labels": len(train_f),
+            "features": train_f.shape[1],
+            "epoch": config.probe_epochs,
+            "valid_accuracy": valid.test_accuracy,
+            "test_accuracy": test.test_accuracy,
+            "train_accuracy": test.train_accuracy,
+            "valid_accuracies": _rounded(valid.test_accuracy_per_epoch),
+            "train_losses": _rounded(test.train_loss_per_epoch),
+            "seconds": time.perf_counter() - began + extract,
+        }
         extract = 0.0  # the features' seconds counted once
-    return rows
 
 
 def few_label_rows(
@@ -456,11 +455,15 @@ def few_label_rows(
     n_labels: int,
     config: Config,
     done=lambda lr: False,
-) -> list[dict]:
+) -> Iterator[dict]:
     """A classifier trained on n_labels labelled training images at every learning rate of
-    ``config.lrs`` (those ``done(lr)`` skipped): a row each, scored at its best validation epoch.
+    ``config.lrs`` (those ``done(lr)`` skipped): yields a row each as it finishes, scored at its best
+    validation epoch.
 
-    The labelled images (:func:`labelled_subset`) are repeated to at least ``epoch_size`` examples an
+    model: from :func:`pretrain` (None: the pixels); splits: :class:`Splits`. A row holds the rate, the
+    number of labels, the kept epoch, its validation and test accuracy (in [0, 1]), the validation
+    accuracy and training loss per epoch, and its seconds. The labelled images (:func:`labelled_subset`)
+    are repeated to at least ``epoch_size`` examples an
     epoch; every rate starts from the same weights (``model``'s encoder copied, the head seeded) and
     sees the same batch order.
     """
@@ -470,7 +473,6 @@ def few_label_rows(
     repeats = math.ceil(config.epoch_size / n_labels)
     x = splits.train_x[chosen].repeat(repeats, 1, 1, 1)
     y = splits.train_y[chosen].repeat(repeats)
-    rows = []
     for lr in config.lrs:
         if done(lr):
             continue
@@ -496,21 +498,16 @@ def few_label_rows(
             splits.test_y,
             batch_loss=classification_loss,
         )
-        rows.append(
-            {
-                "lr": lr,
-                "labels": n_labels,
-                "epoch": history.best_epoch,
-                "valid_accuracy": 1 - min(history.valid),
-                "test_accuracy": 1 - test_error,
-                "valid_accuracies": _rounded(
-                    1 - e for e in history.valid
-                ),
-                "train_losses": _rounded(history.train),
-                "seconds": time.perf_counter() - began,
-            }
-        )
-    return rows
+        yield {
+            "lr": lr,
+            "labels": n_labels,
+            "epoch": history.best_epoch,
+            "valid_accuracy": 1 - min(history.valid),
+            "test_accuracy": 1 - test_error,
+            "valid_accuracies": _rounded(1 - e for e in history.valid),
+            "train_losses": _rounded(history.train),
+            "seconds": time.perf_counter() - began,
+        }
 
 
 # --- the grid --------------------------------------------------------------------------------------
@@ -564,7 +561,7 @@ def run_unit(
     splits: Splits,
     config: Config,
     done=lambda evaluation, lr: False,
-):
+) -> Iterator[dict]:
     """Pretrain one encoder and run every evaluation at every learning rate; yields the rows one by one
     as they finish (those ``done(evaluation, lr)`` skipped), each with the pretraining's loss curve and
     seconds."""
@@ -578,10 +575,9 @@ def run_unit(
         "pretrain_losses": _rounded(losses),
         "pretrain_seconds": pretrain_seconds,
     }
-    probes = probe_rows(
+    for row in probe_rows(
         model, splits, seed, config, lambda lr: done("probe", lr)
-    )
-    for row in probes:
+    ):
         yield {**common, "evaluation": "probe", **row}
     for n in config.label_counts:
         evaluation = f"few-{n}"
