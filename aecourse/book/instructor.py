@@ -218,6 +218,19 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "the perplexity of code assignments, exp of their entropy, with unused codes counting zero",
         15,
     ),
+    # masked autoencoders (patches, random masking, the loss on hidden patches)
+    "ex-mae-patchify": (
+        "cutting images into patches: split each side into (grid, p), permute, flatten in patchify's order",
+        15,
+    ),
+    "ex-mae-random-masking": (
+        "random masking: keep round(L(1 − ratio)) tokens by sorting noise from a generator, and invert the shuffle",
+        20,
+    ),
+    "ex-mae-masked-loss": (
+        "the MAE loss: squared error averaged per patch, then over the hidden patches only",
+        10,
+    ),
 }
 
 
