@@ -42,7 +42,7 @@ RENDERED = [
 KNOWN = {
     # translation.format_table's rows are 77 characters; the module is in the code hash of the
     # committed translation.json, so it changes when that file is next regenerated (issue 17)
-    "seq2seq": "the translation table: 4 lines of 77 characters",
+    "seq2seq": "the translation table: 3 lines of 77 characters",
 }
 
 
