@@ -80,5 +80,7 @@ def test_paired_difference_pairs_by_seed():
     assert summary["a", 0.2][0] == pytest.approx(1.5)
     table = report.mida_table(summary)
     assert table.columns == ["method", "20% removed", "50% removed"]
-    assert table.rows[1][0] == "b" and table.rows[1][2] == "-"  # no 50% row
+    assert (
+        table.rows[1][0] == "b" and table.rows[1][2] == "-"
+    )  # no 50% row
     assert "20% removed" in str(table)

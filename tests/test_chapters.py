@@ -128,6 +128,21 @@ def test_checked_cells_print_and_draw_nothing(chapter):
             )
 
 
+def test_no_cell_shows_the_same_output_twice(chapter):
+    """A cell that ends in a call returning what it has just displayed (a table) shows it a second
+    time as its result: display helpers return None, as IPython's display does."""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        shown = [
+            o["data"]["text/html"]
+            for o in cell.get("outputs", [])
+            if "text/html" in o.get("data", {})
+        ]
+        assert len(shown) == len(set(shown)), (
+            f"{path.name}, cell {i}: the same output is shown twice"
+        )
+
+
 def _printed(out) -> str:
     """The text an output shows: a stream's text, or a result's text/plain."""
     if out.output_type == "stream":

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from test_output_width import width
 
 from aecourse import checks
+from aecourse.teaching.tables import OUTPUT_CHARS
 
 
 def stub(*args):
@@ -31,6 +33,10 @@ def verdict(capsys) -> str:
     assert first.startswith(("✅ Correct: ", "❌ Not yet: ")), out
     assert all(line.startswith("  ") for line in rest), (
         f"a checker prints one verdict, got {out!r}"
+    )
+    # every line fits the book's output box (the mark counts as two cells)
+    assert all(width(line) <= OUTPUT_CHARS for line in [first, *rest]), (
+        out
     )
     return " ".join([first] + [line.strip() for line in rest]) + "\n"
 

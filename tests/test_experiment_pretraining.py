@@ -435,26 +435,41 @@ def test_the_figures_draw_ours_and_the_papers():
         R.plot_fine_tuning(rows, depth=2)
 
 
-def test_the_committed_file_holds_its_whole_grid():
+def test_the_committed_file_holds_whole_units_and_what_the_chapter_reads():
+    # A grid that did not fit the sessions' compute may stop between units of work (one setting, data
+    # set and depth: every method, seed and learning rate of it). The file then holds whole units only,
+    # the era setting at every depth (the chapter's table beside the paper's), the modern setting at
+    # depth 1 and the deepest (the chapter's modern section), and its stamp says it is incomplete.
     rows, stamp = R.read()  # the committed results/pretraining.json
     c = stamp["config"]
-    want = {
-        (d, s, m, depth, seed, lr)
-        for s in c["settings"]
-        for d in c["datasets"]
-        for m in c["methods"]
-        if m in E.SETTINGS[s].methods
-        for depth in c["depths"]
-        for seed in c["seeds"]
-        for lr in E.SETTINGS[s].finetune_lrs
-    }
     got = [tuple(r[k] for k in E.KEY) for r in rows]
-    assert (
-        stamp["complete"]
-        and len(got) == len(set(got))
-        and set(got) == want
-    )
-    assert len(R.select(rows)) == len({w[:-1] for w in want})
+    assert len(got) == len(set(got))
+    units = {(r["setting"], r["dataset"], r["depth"]) for r in rows}
+    for setting, dataset, depth in units:
+        assert {
+            (r["method"], r["seed"], r["lr"])
+            for r in rows
+            if (r["setting"], r["dataset"], r["depth"])
+            == (setting, dataset, depth)
+        } == {
+            (m, seed, lr)
+            for m in c["methods"]
+            if m in E.SETTINGS[setting].methods
+            for seed in c["seeds"]
+            for lr in E.SETTINGS[setting].finetune_lrs
+        }, (setting, dataset, depth)
+    every_depth = {
+        ("era", d, depth) for d in c["datasets"] for depth in c["depths"]
+    }
+    ends = {
+        ("modern", d, depth)
+        for d in c["datasets"]
+        for depth in (1, max(c["depths"]))
+    }
+    assert every_depth | ends <= units
+    whole = units == set(E.units(E.Config(**c)))
+    assert stamp["complete"] == whole
+    assert len(R.select(rows)) == len({g[:-1] for g in got})
 
 
 def test_read_refuses_another_experiments_file(tmp_path):

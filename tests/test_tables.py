@@ -101,9 +101,8 @@ def test_table_rejects_bad_shapes():
 
 
 def test_show_table_prints_text_outside_ipython(capsys):
-    t = show_table(["a", "b"], [[1, None]])
+    assert show_table(["a", "b"], [[1, None]]) is None
     assert capsys.readouterr().out == "a  b\n1\n"
-    assert isinstance(t, Table)
 
 
 def test_show_table_displays_html_inside_ipython(monkeypatch):
@@ -113,8 +112,10 @@ def test_show_table_displays_html_inside_ipython(monkeypatch):
 
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())
     monkeypatch.setattr(IPython.display, "display", shown.append)
-    t = show_table(["a"], [[1]])
-    assert shown == [t]
+    # None, as display returns: a cell ending in the call shows the table once
+    assert show_table(["a"], [[1]]) is None
+    assert len(shown) == 1 and isinstance(shown[0], Table)
+    assert shown[0].columns == ["a"] and shown[0].rows == [["1"]]
     built = Table(["b"], [[2]])
-    assert tables.show(built) is built and shown == [t, built]
+    assert tables.show(built) is None and shown[1] is built
     assert tables.OUTPUT_CHARS == 76

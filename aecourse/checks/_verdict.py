@@ -28,7 +28,7 @@ from contextvars import ContextVar
 
 import torch
 
-from aecourse.teaching.tables import say
+from aecourse.teaching.tables import OUTPUT_CHARS, say
 
 VERDICTS_ENV = "AECOURSE_VERDICTS"  # the file verdict records are appended to (unset: none are)
 
@@ -46,8 +46,12 @@ def _verdict(ok: bool, message: str) -> bool:
     Inside a checker declared with :func:`exercise`, the message is also kept for its verdict record.
     """
     # Wrapped at the book's output width, continuation lines indented, so that no verdict runs out of
-    # its box on the page; the record keeps the message whole.
-    say(("✅ Correct: " if ok else "❌ Not yet: ") + message)
+    # its box on the page (one character less: the mark takes two monospace cells); the record keeps
+    # the message whole.
+    say(
+        ("✅ Correct: " if ok else "❌ Not yet: ") + message,
+        width=OUTPUT_CHARS - 1,
+    )
     given = _current.get()
     if given is not None:
         given.append(message)

@@ -133,19 +133,21 @@ class Table:
         )
 
 
-def show(table: Table) -> Table:
-    """Display ``table`` (HTML in Jupyter and the book, its text elsewhere) and return it."""
+def show(table: Table) -> None:
+    """Display ``table``: HTML in Jupyter and the book, its text elsewhere.
+
+    Returns None, as IPython's ``display`` does, so that a cell ending in this call shows the table once.
+    """
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:  # no IPython: a plain script
         print(table.text())
-        return table
+        return
     if get_ipython() is None:
         print(table.text())
     else:
         display(table)
-    return table
 
 
 def show_table(
@@ -153,9 +155,9 @@ def show_table(
     rows: Sequence[Sequence],
     title: str | None = None,
     floatfmt: str = "{:.3g}",
-) -> Table:
-    """Display a :class:`Table` (HTML in Jupyter and the book, text elsewhere) and return it.
+) -> None:
+    """Display a :class:`Table` of these columns and rows (see :func:`show`).
 
     columns: n headers; rows: rows of n cells. Outside IPython the text is printed instead.
     """
-    return show(Table(columns, rows, title, floatfmt))
+    show(Table(columns, rows, title, floatfmt))
