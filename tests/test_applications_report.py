@@ -56,7 +56,11 @@ def test_hashing_summary_over_seeds():
     assert math.isnan(s["autoencoder"]["radius 0 precision"][1])
     assert "seed" not in s["LSH"]
     with pytest.raises(ValueError, match="part"):
-        report.format_hashing(s, "both")
+        report.hashing_table(s, "both")
+    table = report.hashing_table(s, "precision", ks=(10,))
+    assert table.columns == ["code (32 bits)", "precision@10"]
+    assert table.rows[0][0] == "autoencoder"
+    assert table.rows[0][1] == report.pm(s["autoencoder"]["p@10"])
 
 
 def test_paired_difference_pairs_by_seed():
@@ -74,5 +78,9 @@ def test_paired_difference_pairs_by_seed():
         report.paired_difference(rows, "a", "b", 0.5)
     summary = report.mida_summary(rows)
     assert summary["a", 0.2][0] == pytest.approx(1.5)
-    table = report.format_mida(summary)
-    assert "20% removed" in table and "50% removed" in table
+    table = report.mida_table(summary)
+    assert table.columns == ["method", "20% removed", "50% removed"]
+    assert (
+        table.rows[1][0] == "b" and table.rows[1][2] == "-"
+    )  # no 50% row
+    assert "20% removed" in str(table)

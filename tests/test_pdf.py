@@ -275,6 +275,41 @@ def test_the_printed_book_has_page_numbers_and_a4_pages(printed):
     assert abs(float(box.height) - 841.9) < 1, box
 
 
+def embedded_fonts(path: Path) -> set[str]:
+    """The names of the fonts a PDF's pages use: each font's base name (subset prefix such as "ABCDEF+"
+    removed) and its descriptor's family, which is all a Type 3 font (a colour emoji's) is known by."""
+    from pypdf import PdfReader
+
+    names = set()
+    for page in PdfReader(str(path)).pages:
+        for ref in page.get("/Resources", {}).get("/Font", {}).values():
+            font = ref.get_object()
+            names.add(str(font.get("/BaseFont", "")).split("+")[-1])
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is not None:
+                names.add(
+                    str(descriptor.get_object().get("/FontFamily", ""))
+                )
+    return names - {""}
+
+
+def test_embedded_fonts_tell_a_print_without_an_emoji_font(tmp_path):
+    # matplotlib's DejaVu has no ✅: the mark is not drawn in an emoji font, and the check sees that
+    fonts = embedded_fonts(
+        write_pdf(tmp_path / "t.pdf", [["✅ Correct"]])
+    )
+    assert any("DejaVu" in name for name in fonts), fonts
+    assert not any("Emoji" in name for name in fonts), fonts
+
+
+@pytest.mark.browser
+def test_the_checkers_marks_are_printed_in_an_emoji_font(printed):
+    # without one, Chromium prints the verdicts' ✅ and ❌ as empty boxes (.ci/run installs Noto)
+    assert any("✅ Correct" in page for page in printed)
+    fonts = embedded_fonts(PRINTED)
+    assert any("Emoji" in name for name in fonts), sorted(fonts)
+
+
 # a 1x1 PNG
 PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"

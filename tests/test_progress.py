@@ -35,10 +35,7 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # Chapters whose committed outputs still hold the bars' first text form, each with why. Strict
 # xfail: once `python -m aecourse.book progress` is applied to one, its test passes, the xfail
 # fails, and its line here is to be removed.
-KNOWN_STALE = {
-    "stacked_pretraining": "being re-executed elsewhere; "
-    "`python -m aecourse.book progress` is to be applied to it after",
-}
+KNOWN_STALE: dict[str, str] = {}
 
 _spec = importlib.util.spec_from_file_location(
     "offline_site", ROOT / "_ext" / "offline_site.py"

@@ -67,6 +67,11 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "PCA as a projection onto an orthonormal basis, the baseline a linear autoencoder matches",
         15,
     ),
+    "ex-structure-principal-angles": (
+        "principal angles between two subspaces, which compare a decoder's span with PCA's whatever "
+        "the bases",
+        15,
+    ),
     "ex-bottleneck": (
         "why the code's size, not the number of parameters, limits what the decoder can reconstruct",
         15,
@@ -75,6 +80,11 @@ EXERCISES: dict[str, tuple[str, int]] = {
     "ex-binary-code": (
         "reading a learned code as bits by thresholding, and counting the distinct codes",
         10,
+    ),
+    "ex-number-system-symmetry": (
+        "the symmetries of the cube: two codes that differ by a permutation and flips of their units are "
+        "the same solution",
+        15,
     ),
     "ex-min-code-bits": (
         r"the capacity of a binary code, $\lceil \log_2 n \rceil$ units, computed exactly in integers",
@@ -110,6 +120,10 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "masking noise: independent corruption that leaves the clean target untouched",
         15,
     ),
+    "ex-denoising-loss": (
+        "the denoising autoencoder's loss: the output for a corrupted input against the clean target",
+        10,
+    ),
     "ex-contractive": (
         "the contractive penalty: the Jacobian's squared Frobenius norm of a sigmoid layer in closed form",
         25,
@@ -119,6 +133,10 @@ EXERCISES: dict[str, tuple[str, int]] = {
         30,
     ),
     # stacked pretraining
+    "ex-stacked-pretraining-gradient-norms": (
+        "measuring the vanishing gradient: the norm of each layer's weight gradient, from fresh gradients",
+        15,
+    ),
     "ex-greedy": (
         "the greedy layer-wise loop: each layer trained as an autoencoder on the codes of the layers below",
         25,
@@ -134,6 +152,11 @@ EXERCISES: dict[str, tuple[str, int]] = {
     # sequence to sequence
     "ex-masked-loss": (
         "a sequence loss that ignores the padding, through a mask",
+        15,
+    ),
+    "ex-seq2seq-attention": (
+        "attention over a padded batch: a softmax over the real tokens, the padding masked before it, "
+        "and the context as the weighted sum",
         15,
     ),
     "ex-greedy-decode": (

@@ -1,7 +1,7 @@
 """Exercise checkers: each one runs a student's answer on fresh inputs and says right or wrong, and why.
 
-The verdict convention: a checker prints a one-line verdict, "✅ Correct: …" or "❌ Not yet: …", and
-returns True or False, so that a notebook cell can both show it and ``assert`` it. A stub that still
+The verdict convention: a checker prints one verdict, "✅ Correct: …" or "❌ Not yet: …" (one sentence,
+wrapped at the book's output width), and returns True or False, so that a notebook cell can both show it and ``assert`` it. A stub that still
 raises ``NotImplementedError`` gets "not done yet", a crash a one-line reason, never a stack trace.
 
 One module per chapter, named as the chapter's notebook (``checks/denoising.py`` for

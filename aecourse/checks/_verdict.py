@@ -5,8 +5,8 @@ Private to :mod:`aecourse.checks`: the chapter modules import from here, noteboo
 **The verdict record.** Each checker names the exercise it checks, ``@exercise("ex-mask")`` above
 ``def check_mask``, with the ``:label:`` of that exercise's ``{exercise}`` box in the chapter (a test
 checks that the label exists and that the chapter calls the checker after that exercise's statement and
-before the next one). A call of a checker prints its one line ("✅ Correct: …" / "❌ Not yet: …") and
-returns its bool, as it always did, and also makes one record of the verdict::
+before the next one). A call of a checker prints its verdict ("✅ Correct: …" / "❌ Not yet: …", one
+sentence wrapped at the book's output width) and returns its bool, as it always did, and also makes one record of the verdict::
 
     {"label": "ex-mask", "passed": false, "message": "the function still raises NotImplementedError: ..."}
 
@@ -28,6 +28,8 @@ from contextvars import ContextVar
 
 import torch
 
+from aecourse.teaching.tables import OUTPUT_CHARS, say
+
 VERDICTS_ENV = "AECOURSE_VERDICTS"  # the file verdict records are appended to (unset: none are)
 
 # The message of the verdict being given, while a checker declared with @exercise runs.
@@ -39,11 +41,17 @@ _LABELS: dict[str, Callable] = {}
 
 
 def _verdict(ok: bool, message: str) -> bool:
-    """Print the one-line verdict and return ``ok``, so that a notebook cell can both show and assert it.
+    """Print the verdict and return ``ok``, so that a notebook cell can both show and assert it.
 
     Inside a checker declared with :func:`exercise`, the message is also kept for its verdict record.
     """
-    print(("✅ Correct: " if ok else "❌ Not yet: ") + message)
+    # Wrapped at the book's output width, continuation lines indented, so that no verdict runs out of
+    # its box on the page (one character less: the mark takes two monospace cells); the record keeps
+    # the message whole.
+    say(
+        ("✅ Correct: " if ok else "❌ Not yet: ") + message,
+        width=OUTPUT_CHARS - 1,
+    )
     given = _current.get()
     if given is not None:
         given.append(message)

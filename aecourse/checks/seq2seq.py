@@ -1,4 +1,5 @@
-"""Checkers of the sequence to sequence chapter's exercises: the padding-masked loss and greedy decoding."""
+"""Checkers of the sequence to sequence chapter's exercises: the padding-masked loss, attention over a
+padded batch and greedy decoding."""
 
 from __future__ import annotations
 
@@ -268,4 +269,145 @@ def check_greedy_decode(fn: Callable) -> bool:
         False,
         f"sentence {i} differs at position {j}: you wrote {got[i][j]}, greedy decoding "
         f"writes {want[i][j]} (the argmax of the logits).",
+    )
+
+
+@exercise("ex-seq2seq-attention")
+def check_attention(fn: Callable) -> bool:
+    """fn(scores, mask, outputs) -> (context (N, H), weights (N, S)): one step of attention.
+
+    scores (N, S): the decoder's score of each source position; mask (N, S): True at real tokens, False
+    at padding; outputs (N, S, H): the encoder's outputs. The weights are a softmax over each sentence's
+    real tokens, 0 at its padding; the context is the weighted sum of the outputs. The reference is
+    :meth:`aecourse.models.seq2seq.AttentionDecoder.attend` of a small random decoder, whose scores the
+    student's function is given.
+    """
+    # Here, not at the top: the model brings the training loop.
+    from aecourse.models.seq2seq import AttentionDecoder, Memory
+
+    # N = 4 sentences, S = 6 source positions
+    lengths = torch.tensor([6, 3, 1, 4])
+    with _seeded(22):
+        decoder = AttentionDecoder(10, 4, hidden_size=5).double()  # H = 5
+        hidden = torch.randn(4, 5, dtype=torch.float64)
+        # padded positions hold outputs too, so that weight given to them shows in the context
+        outputs = torch.randn(4, 6, 5, dtype=torch.float64)
+    mask = torch.arange(6) < lengths[:, None]
+    memory = Memory(outputs, mask, outputs[:, 0])
+    with torch.no_grad():
+        # larger scores: weights far from uniform, so that slips show
+        decoder.score.weight *= 4
+        scores = decoder.score(
+            torch.tanh(
+                decoder.query(hidden)[:, None] + decoder.key(outputs)
+            )
+        ).squeeze(2)
+        context, weights = decoder.attend(hidden, memory)
+    answer, problem = _call(
+        fn, scores.clone(), mask.clone(), outputs.clone()
+    )
+    if problem:
+        return _verdict(False, problem)
+    if not (
+        isinstance(answer, (tuple, list))
+        and len(answer) == 2
+        and all(isinstance(t, torch.Tensor) for t in answer)
+    ):
+        if isinstance(answer, (tuple, list)):
+            got = _count(len(answer), "item")
+        elif isinstance(answer, torch.Tensor):
+            got = f"one tensor of shape {tuple(answer.shape)}"
+        else:
+            got = type(answer).__name__
+        return _verdict(
+            False,
+            f"return the pair (context, weights), two tensors; got {got}.",
+        )
+    got_context, got_weights = (t.detach().double() for t in answer)
+    if (
+        got_context.shape == weights.shape
+        and got_weights.shape == context.shape
+    ):
+        return _verdict(
+            False,
+            "return (context, weights) in that order: the context (N, H) first, "
+            "the weights (N, S) second.",
+        )
+    if got_weights.shape != weights.shape:
+        return _verdict(
+            False,
+            f"the weights have shape {tuple(got_weights.shape)}, expected (N, S) = "
+            f"{tuple(weights.shape)}: one weight per source position of each sentence.",
+        )
+    if not torch.allclose(got_weights, weights, atol=1e-6):
+        slips = [
+            (
+                scores.masked_fill(~mask, 0).softmax(1),
+                "a padded score of 0 still gets a weight, e⁰ = 1 over the sum: fill the padded "
+                "scores with float('-inf'), whose exponential is exactly 0.",
+            ),
+            (
+                scores.softmax(1),
+                "the padding got weight: set the scores of padded positions to −∞ "
+                "(scores.masked_fill(~mask, float('-inf'))) before the softmax.",
+            ),
+            (
+                scores.softmax(1) * mask,
+                "you zeroed the padding after the softmax, so the weights of a padded sentence "
+                "no longer sum to 1: mask the scores before the softmax.",
+            ),
+            (
+                scores.masked_fill(~mask, float("-inf")).softmax(0),
+                "your softmax runs over the batch (dim=0): each sentence's weights are a softmax "
+                "over its own source positions (dim=1).",
+            ),
+            (
+                scores.masked_fill(mask, float("-inf")).softmax(1),
+                "the mask is True at the real tokens: you gave the weight to the padding.",
+            ),
+        ]
+        if slip := _known_slip(
+            slips,
+            lambda wrong: torch.allclose(
+                got_weights, wrong, atol=1e-6, equal_nan=True
+            ),
+        ):
+            return _verdict(False, slip)
+        err = (got_weights - weights).abs().nan_to_num(float("inf")).max()
+        return _verdict(
+            False,
+            f"the weights differ from the reference by up to {err.item():.3g}: softmax over "
+            "dim 1 of the scores, with the padded positions set to −∞ first.",
+        )
+    if got_context.shape != context.shape:
+        return _verdict(
+            False,
+            f"the context has shape {tuple(got_context.shape)}, expected (N, H) = "
+            f"{tuple(context.shape)}: one vector per sentence, a weighted sum over the "
+            "source positions.",
+        )
+    if not torch.allclose(got_context, context, atol=1e-6):
+        real = mask[..., None]
+        means = (
+            outputs.mean(1),
+            (outputs * real).sum(1) / real.sum(1),
+        )
+        if any(
+            torch.allclose(got_context, mean, atol=1e-6) for mean in means
+        ):
+            return _verdict(
+                False,
+                "the context is the weighted sum Σ_j α_j h_j, not the plain mean of the "
+                "encoder outputs.",
+            )
+        return _verdict(
+            False,
+            f"the context differs from the reference by up to "
+            f"{(got_context - context).abs().max().item():.3g}: Σ_j α_j h_j, the outputs "
+            "weighted by the attention weights and summed over the source positions (dim 1).",
+        )
+    return _verdict(
+        True,
+        "a softmax over each sentence's real tokens, exactly 0 on the padding, and the context "
+        "Σ_j α_j h_j, as AttentionDecoder.attend computes them.",
     )

@@ -1,4 +1,5 @@
-"""Checkers of the stacked pretraining chapter's exercises: greedy layer-wise pretraining, frozen training."""
+"""Checkers of the stacked pretraining chapter's exercises: gradient norms per layer, greedy layer-wise
+pretraining, frozen training."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch.nn.functional as F
 
 from aecourse.checks._verdict import (
     _call,
+    _close,
     _count,
+    _known_slip,
     _seeded,
     _shape_or_type,
     _verdict,
@@ -228,4 +231,134 @@ def check_frozen_training(fn: Callable) -> bool:
         True,
         f"only the output layer trained (cross-entropy {loss_before:.3f} → "
         f"{loss_after:.3f}); the hidden layers are exactly as they were.",
+    )
+
+
+def _as_numbers(answer) -> torch.Tensor | None:
+    """A list or tuple of numbers (or of 0-dimensional tensors), or a 1-D tensor -> a float64 vector."""
+    if isinstance(answer, torch.Tensor):
+        return answer.detach().double() if answer.dim() == 1 else None
+    if isinstance(answer, (list, tuple)):
+        try:
+            return torch.tensor(
+                [float(v) for v in answer], dtype=torch.float64
+            )
+        except (TypeError, ValueError, RuntimeError):
+            return None
+    return None
+
+
+@exercise("ex-stacked-pretraining-gradient-norms")
+def check_layer_gradient_norms(fn: Callable) -> bool:
+    """fn(net, x, y) -> L + 1 numbers: ‖∂𝓛/∂W_l‖_F for each hidden layer's weight, then the output layer's.
+
+    𝓛 is the mean cross-entropy ``F.cross_entropy(net(x), y)`` of a ``DeepNet`` with L hidden layers. The
+    reference is :func:`aecourse.models.pretraining.layer_gradient_norms`. The function is called twice on
+    the same net: the second call must give the same numbers (gradients must not add up), and neither
+    may change the weights.
+    """
+    # Not at the top, as in check_greedy_pretraining.
+    from aecourse.models.pretraining import DeepNet, layer_gradient_norms
+
+    with _seeded(10):
+        net = DeepNet([12, 9, 8, 7], n_classes=3).double()
+        # "images" with 12 pixels: the first layer needs them flattened
+        x = torch.rand(30, 1, 3, 4, dtype=torch.float64)
+        y = torch.randint(0, 3, (30,))
+    expected = torch.tensor(
+        layer_gradient_norms(net, x, y), dtype=torch.float64
+    )
+    weights = [layer.weight for layer in net.hidden] + [net.output.weight]
+    before = [p.detach().clone() for p in net.parameters()]
+    answers = []
+    for _ in range(2):
+        answer, problem = _call(fn, net, x, y)
+        if problem:
+            return _verdict(False, problem)
+        if not all(
+            torch.equal(p.detach(), b)
+            for p, b in zip(net.parameters(), before)
+        ):
+            return _verdict(
+                False,
+                "the net's weights changed: measure the gradients, do not take an "
+                "optimizer step.",
+            )
+        answers.append(answer)
+    got = _as_numbers(answers[0])
+    if got is None:
+        return _verdict(
+            False,
+            f"return a list of {len(expected)} numbers (or a 1-D tensor), got "
+            f"{'a tensor of shape ' if isinstance(answers[0], torch.Tensor) else ''}"
+            f"{_shape_or_type(answers[0])}.",
+        )
+    n = net.depth
+    if len(got) != len(expected):
+        reasons = {
+            n: "you left out the output layer: its norm comes last",
+            2
+            * (
+                n + 1
+            ): "one number per layer, for its weight matrix: leave "
+            "the biases out",
+        }
+        reason = reasons.get(len(got), "one number per layer")
+        return _verdict(
+            False,
+            f"{reason}; a net with {_count(n, 'hidden layer')} has "
+            f"{len(expected)} weight matrices, you returned {_count(len(got), 'number')}.",
+        )
+    if torch.allclose(got, expected, rtol=1e-6, atol=0):
+        second = _as_numbers(answers[1])
+        if second is None or not torch.allclose(
+            second, expected, rtol=1e-6, atol=0
+        ):
+            return _verdict(
+                False,
+                "a second call on the same net gave other numbers: .grad adds up over "
+                "backward() calls. Zero the gradients first (net.zero_grad()), or use "
+                "torch.autograd.grad.",
+            )
+        return _verdict(
+            True,
+            "the gradient norms match layer_gradient_norms, hidden layers first, the output "
+            "layer last.",
+        )
+    slips = [
+        (
+            torch.tensor(
+                [w.norm().item() for w in weights], dtype=torch.float64
+            ),
+            "those are the norms of the weights themselves: take the norms of their "
+            "gradients ∂𝓛/∂W_l (layer.weight.grad after loss.backward()).",
+        ),
+        (
+            expected.flip(0),
+            "hidden layers first (net.hidden[0], the one next to the input), the output "
+            "layer last.",
+        ),
+        (
+            expected * len(x),
+            "you summed the cross-entropy over the batch: the loss is its mean "
+            "(F.cross_entropy's default).",
+        ),
+        (
+            expected**2,
+            "you returned the squared norms: the Frobenius norm is the square root of the "
+            "sum of the squared entries (tensor.norm()).",
+        ),
+    ]
+    if slip := _known_slip(
+        slips,
+        lambda wrong: torch.allclose(got, wrong, rtol=1e-6, atol=0),
+    ):
+        return _verdict(False, slip)
+    return _close(
+        got,
+        expected,
+        "the gradient norms",
+        rtol=1e-6,
+        atol=0,
+        plural=True,
     )

@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from aecourse.experiments.stamp import read_results
+from aecourse.teaching.tables import Table
 
 
 def mean_se(values) -> tuple[float, float]:
@@ -97,45 +98,40 @@ def hashing_summary(rows: list[dict]) -> dict[str, dict[str, tuple]]:
     }
 
 
-def format_hashing(
+def hashing_table(
     summary: dict, part: str, ks=(1, 10, 100), radii=(0, 1, 2)
-) -> str:
+) -> Table:
     """part "precision": precision@k of the exact k nearest codes; part "search": the hash-table search
     (Hamming balls) against the linear scan, with the share of queries answered, the items retrieved per
-    query and the milliseconds per query (means over seeds)."""
+    query and the milliseconds per query (means over seeds). A Table: HTML in the book, text in print."""
     if part not in ("precision", "search"):
         raise ValueError(
             f"part must be 'precision' or 'search', got {part!r}."
         )
     methods = list(summary)
     if part == "precision":
-        lines = [
-            f"{'code (32 bits)':<28}"
-            + "".join(f"{f'precision@{k}':>18}" for k in ks)
-        ]
-        for m in methods:
-            lines.append(
-                f"{m:<28}"
-                + "".join(f"{pm(summary[m][f'p@{k}']):>18}" for k in ks)
-            )
-        return "\n".join(lines)
-    lines = [
-        f"{'search':<18}{'code':<28}{'precision':>16}{'answered':>10}"
-        f"{'items':>10}{'ms/query':>10}"
-    ]
-    searches = [f"radius {r}" for r in radii] + ["scan, 10 nearest"]
-    for search in searches:
+        return Table(
+            ["code (32 bits)"] + [f"precision@{k}" for k in ks],
+            [
+                [m] + [pm(summary[m][f"p@{k}"]) for k in ks]
+                for m in methods
+            ],
+        )
+    rows = []
+    for search in [f"radius {r}" for r in radii] + ["scan, 10 nearest"]:
         for m in methods:
             s = summary[m]
             precision = s.get(f"{search} precision")
-            lines.append(
-                f"{search:<18}{m:<28}"
-                + f"{pm(precision) if precision else '-':>16}"
-                + f"{s[f'{search} answered'][0]:>10.2f}"
-                + f"{s[f'{search} retrieved'][0]:>10.1f}"
-                + f"{s[f'{search} ms_per_query'][0]:>10.3f}"
+            rows.append(
+                [search, m, pm(precision) if precision else "-"]
+                + [f"{s[f'{search} answered'][0]:.2f}"]
+                + [f"{s[f'{search} retrieved'][0]:.1f}"]
+                + [f"{s[f'{search} ms_per_query'][0]:.3f}"]
             )
-    return "\n".join(lines)
+    return Table(
+        ["search", "code", "precision", "answered", "items", "ms/query"],
+        rows,
+    )
 
 
 def describe_hashing(stamp: dict) -> str:
@@ -181,23 +177,21 @@ def paired_difference(
     return mean_se(diffs)
 
 
-def format_mida(summary: dict) -> str:
-    """The RMSE table: one line per method, one column per fraction removed."""
+def mida_table(summary: dict) -> Table:
+    """The RMSE table: one row per method, one column per fraction removed (a Table: HTML in the book)."""
     methods = list(dict.fromkeys(m for m, _ in summary))
     fractions = sorted({f for _, f in summary})
-    lines = [
-        f"{'method':<22}"
-        + "".join(f"{f'{f:.0%} removed':>17}" for f in fractions)
-    ]
-    for m in methods:
-        lines.append(
-            f"{m:<22}"
-            + "".join(
-                f"{pm(summary[m, f]) if (m, f) in summary else '-':>17}"
+    return Table(
+        ["method"] + [f"{f:.0%} removed" for f in fractions],
+        [
+            [m]
+            + [
+                pm(summary[m, f]) if (m, f) in summary else "-"
                 for f in fractions
-            )
-        )
-    return "\n".join(lines)
+            ]
+            for m in methods
+        ],
+    )
 
 
 def describe_mida(stamp: dict, rows: list[dict]) -> str:

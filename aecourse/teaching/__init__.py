@@ -1,1 +1,2 @@
-"""Teaching aids: the figures the chapters draw (``plots``) and the interactive explorers (``widgets``)."""
+"""Teaching aids: the figures the chapters draw (``plots``), the interactive explorers (``widgets``) and
+printed output that fits the page (``tables``: wrapped lines, HTML tables)."""
