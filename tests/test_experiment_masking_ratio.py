@@ -391,15 +391,19 @@ def test_summarise_by_hand():
     assert mae["sem"] == pytest.approx(scipy.stats.sem(tests))
     assert (mae["n"], mae["lrs"]) == (3, [1e-3] * 3)
     assert random["n"] == 1 and math.isnan(random["sem"])
-    text = report.format_summary(table)
-    assert "MAE, 75% masked" in text and "83.33 ± 1.76" in text
-    assert text.index("MAE") < text.index("random")
+    shown = report.summary_table(table)
+    assert shown.columns == ["encoder", "probe", "seeds"]
+    # one seed has no spread: its cell shows the mean alone
+    assert shown.rows == [
+        ["MAE, 75% hidden", "83.3 ± 1.8", "3"],
+        ["same transformer, random weights", "70.0", "1"],
+    ]
 
 
-def test_format_summary_orders_ratios_then_baselines():
+def test_summary_table_orders_ratios_then_baselines():
     table = [
         dict(
-            method=m, ratio=r, evaluation="probe", n=3, mean=0.5, sem=0.01
+            method=m, ratio=r, evaluation=e, n=3, mean=0.5, sem=0.01
         )
         for m, r in (
             ("pixels", None),
@@ -407,14 +411,18 @@ def test_format_summary_orders_ratios_then_baselines():
             ("random", None),
             ("mae", 0.25),
         )
+        for e in ("probe", "few-100")
+        if (m, e) != ("pixels", "few-100")
     ]
-    lines = report.format_summary(table).splitlines()
-    assert [line.split("  ")[0] for line in lines[1:]] == [
-        "MAE, 25% masked",
-        "MAE, 90% masked",
-        "random",
-        "pixels",
+    shown = report.summary_table(table)
+    assert [row[0] for row in shown.rows] == [
+        "MAE, 25% hidden",
+        "MAE, 90% hidden",
+        "same transformer, random weights",
+        "raw pixels",
     ]
+    # a missing cell is a dash, not an error
+    assert shown.rows[-1][1:] == ["50.0 ± 1.0", "-", "3"]
 
 
 def test_gain_pairs_seeds():

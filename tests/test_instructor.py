@@ -266,7 +266,7 @@ def test_a_small_book_by_hand(tmp_path):
 def test_measured_times_fill_the_table_and_price_a_class(tmp_path):
     timings = {
         "small": {
-            "quick cpu": {"seconds": 95.0, "cores": 2},
+            "quick cpu": {"seconds": 95.0, "threads": 1},
             "full cuda": {"seconds": 240.0},
             "quick cuda": {"seconds": 30.0},
         }
@@ -275,12 +275,12 @@ def test_measured_times_fill_the_table_and_price_a_class(tmp_path):
     text = render(make_book(tmp_path, stamp=stamp, timings=timings))
     # the stamp wins over the timings file for its own (profile, device); full CPU is not measured
     assert glance_row(text).endswith(
-        "| 95 s, 2 cores | not measured | full 3 min (cuda), quick 30 s (cuda) |"
+        "| 95 s, 1 thread | not measured | full 3 min (cuda), quick 30 s (cuda) |"
     )
     assert "full-profile run on a GPU (cuda) (3 min" in text
-    # 40 students x (95 s + 5 s) = 4000 s
+    # 40 students x (95 s + 5 s) / 2 jobs = 2000 s
     assert (
-        "a class of 40 on two cores: {doc}`chapters/small`: about 67 min."
+        "a class of 40 graded with two jobs on two cores: {doc}`chapters/small`: about 33 min."
         in text
     )
 
@@ -370,7 +370,7 @@ def test_time_records_a_run_and_the_page_shows_it(tmp_path, monkeypatch):
         }
 
     monkeypatch.setattr("aecourse.book.notebooks.execute", fake_execute)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
     assert instructor.main(["--time", "chapters/small.ipynb"]) == 0
     assert ran == [("small.ipynb", "quick", False)]  # measured, not saved
     timings = json.loads(
@@ -380,14 +380,15 @@ def test_time_records_a_run_and_the_page_shows_it(tmp_path, monkeypatch):
         "small": {
             "quick cpu": {
                 "seconds": 130.4,
-                "cores": 2,
+                "threads": 2,
                 "torch": "2.9",
                 "executed": "2026-02-03",
             }
         }
     }
-    assert "| 2 min, 2 cores | 14 min |" in glance_row(
-        (tmp_path / PAGE).read_text()
-    )
+    page = (tmp_path / PAGE).read_text()
+    assert "| 2 min, 2 threads | 14 min |" in glance_row(page)
+    # a time on two threads is shown, but prices no class: the grader's jobs run one thread each
+    assert "cannot price a class per chapter" in page
     with pytest.raises(SystemExit):
         instructor.main(["--check", "--time", "chapters/small.ipynb"])

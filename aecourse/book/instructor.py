@@ -13,7 +13,7 @@ exercises come and go, and a hand-typed page would fall behind. What it says is 
 - each notebook's stamp (``metadata.aecourse``, :func:`aecourse.book.notebooks.execute`): the time of the
   full-profile run the book shows, and its device;
 - :data:`TIMINGS` (``chapters/timings.json``): run times measured by ``--time`` (any profile and device),
-  ``{"<topic>": {"<profile> <device>": {"seconds", "cores", "torch", "executed"}}}``;
+  ``{"<topic>": {"<profile> <device>": {"seconds", "threads", "torch", "executed"}}}``;
 - :data:`aecourse.REPOSITORY` and :data:`aecourse.BOOK_REF`: the Colab links of the student copies.
 
 What the sources cannot say, the concept each exercise tests and the minutes a student needs for it,
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import posixpath
 import re
 import sys
@@ -428,8 +427,10 @@ def _cpu(found: dict, profile: str) -> str:
     run = found.get((profile, "cpu"))
     if run is None:
         return "not measured"
-    cores = f", {run['cores']} cores" if "cores" in run else ""
-    return duration(run["seconds"]) + cores
+    threads = run.get("threads")
+    if threads is None:
+        return duration(run["seconds"])
+    return f"{duration(run['seconds'])}, {threads} thread{'' if threads == 1 else 's'}"
 
 
 def _gpu(found: dict) -> str:
@@ -508,7 +509,7 @@ def render(root: Path, page_doc: str = PAGE.removesuffix(".md")) -> str:
         "laptop CPU; the chapter's own run not counted). Run times are of the whole notebook, top to "
         "bottom: the full profile's from the stamp of the run whose outputs the book shows (it records "
         "the device, not the machine's cores), the others "
-        f"as measured by `{COMMAND} --time` (with the machine's cores); *not measured* where no one has "
+        f"as measured by `{COMMAND} --time` (with the threads torch ran on); *not measured* where no one has "
         "measured them yet.",
         "",
         "| chapter | exercises | minutes | quick profile, CPU | full profile, CPU | GPU |",
@@ -563,19 +564,20 @@ def _handing_out(
     graded = sum(
         label in checkers for c in chapters for label, _ in c.exercises
     )
+    # the grader gives each of its two jobs one thread on two cores: one-thread times price a class
     priced = [
-        f"{{doc}}`{c.doc}`: about {duration(CLASS_SIZE * (found[c.doc][('quick', 'cpu')]['seconds'] + KERNEL_SECONDS))}"
+        f"{{doc}}`{c.doc}`: about {duration(CLASS_SIZE * (run['seconds'] + KERNEL_SECONDS) / 2)}"
         for c in chapters
-        if ("quick", "cpu") in found[c.doc]
+        if (run := found[c.doc].get(("quick", "cpu")))
+        and run.get("threads") == 1
     ]
     cost = (
-        f"From the quick-profile CPU times above, a class of {CLASS_SIZE} on two cores: "
-        + "; ".join(priced)
-        + "."
+        f"From the one-thread quick-profile CPU times above, a class of {CLASS_SIZE} graded with two "
+        "jobs on two cores: " + "; ".join(priced) + "."
         if priced
-        else "The quick-profile CPU time of each chapter is *not measured* yet (the table above), so "
-        f"this page cannot price a class per chapter: `{COMMAND} --time chapters/<topic>.ipynb` "
-        "measures one."
+        else "No chapter's quick-profile CPU time on one thread is measured yet (the table above), so "
+        f"this page cannot price a class per chapter: `OMP_NUM_THREADS=1 {COMMAND} --time "
+        "chapters/<topic>.ipynb` measures one."
     )
     return [
         "## Handing out, collecting and grading",
@@ -634,8 +636,10 @@ def _handing_out(
         "",
         "Time: each submission costs the chapter's quick-profile run plus about "
         f"{KERNEL_SECONDS} s for its kernel (measured: ten two-exercise submissions, `--jobs 2`, took "
-        "34 s on a busy 2-core machine). Two jobs on two cores share them, so a class costs about "
-        f"(students × (quick-profile time + {KERNEL_SECONDS} s)); more cores with a larger `--jobs` divide it. "
+        "34 s on a busy 2-core machine). The grader gives each job its share of the cores' threads "
+        "(`OMP_NUM_THREADS`), so two jobs on two cores run one thread each, and a class costs about "
+        f"students × (one-thread quick-profile time + {KERNEL_SECONDS} s) / 2; more cores with a larger "
+        "`--jobs` divide it further. "
         f"{cost} Time one submission first (`--jobs 1`, the summary's `seconds`) and set `--timeout` "
         "to a few times that.",
         "",
@@ -665,13 +669,16 @@ def _handing_out(
 def record_time(path: Path, root: Path, profile: str = "quick") -> dict:
     """Run the chapter notebook at ``path`` in ``profile`` without saving it
     (:func:`aecourse.book.notebooks.execute`) and record its time in :data:`TIMINGS` under
-    ``"<profile> <device>"``, with this machine's cores. Returns the record."""
+    ``"<profile> <device>"``, with the number of threads torch runs on (the kernel inherits this
+    process's environment, so ``OMP_NUM_THREADS`` sets both). Returns the record."""
+    import torch
+
     from aecourse.book.notebooks import execute
 
     stamp = execute(path, profile=profile, save=False)
     record = {
         "seconds": stamp["seconds"],
-        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
         "torch": stamp["torch"],
         "executed": stamp["executed"],
     }

@@ -5,7 +5,7 @@ Kept apart from the experiment script on purpose: a results file is stamped with
 made it (:mod:`aecourse.experiments.stamp`), and nothing here can change a number in it, so the table and
 the figure can change without making the committed file stale. The file holds one row per learning rate;
 :func:`select` keeps, per run, the rate with the best validation accuracy; :func:`summarise` gives the
-mean ± standard error over seeds of the test accuracy; :func:`format_summary` and :func:`plot_summary`
+mean ± standard error over seeds of the test accuracy; :func:`summary_table` and :func:`plot_summary`
 show it; :func:`gain` pairs two methods seed by seed.
 """
 
@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 from aecourse.experiments.applications_report import mean_se, pm
 from aecourse.experiments.masking_ratio import EXPERIMENT, KEY
 from aecourse.experiments.stamp import read_results
+from aecourse.teaching.tables import Table
 
 # a run: every key column but the learning rate, which select() chooses
 RUN = KEY[:-1]
@@ -114,47 +115,51 @@ def gain(
     return mean_se(diffs)
 
 
-def _label(method: str, ratio) -> str:
-    return f"MAE, {ratio:.0%} masked" if method == "mae" else method
-
-
-def _order(line: tuple) -> tuple:
-    """MAE lines first, by ratio, then the baselines in the order of BASELINES."""
-    method, ratio = line
+def label(method: str, ratio: float | None) -> str:
+    """An encoder's name in the chapter's tables: "MAE, 75% hidden", or the baseline's description."""
     if method == "mae":
-        return (0, ratio)
-    known = list(BASELINES)
-    return (1, known.index(method) if method in known else len(known))
+        return f"MAE, {ratio:.0%} hidden"
+    return BASELINES.get(method, method)
 
 
-def _cell(r: dict | None) -> str:
-    if r is None:
-        return "-"
-    return pm((100 * r["mean"], 100 * r["sem"]), "{:.2f}")
+def lines(table: list[dict]) -> list[tuple]:
+    """The (method, ratio) pairs of :func:`summarise`'s table: MAE by ratio, then the baselines in the
+    order of :data:`BASELINES`."""
+
+    def order(line: tuple) -> tuple:
+        method, ratio = line
+        if method == "mae":
+            return (0, ratio)
+        known = list(BASELINES)
+        return (1, known.index(method) if method in known else len(known))
+
+    return sorted({(r["method"], r["ratio"]) for r in table}, key=order)
 
 
-def format_summary(table: list[dict]) -> str:
-    """The table of :func:`summarise` as text: one line per encoder (MAE by ratio, then the baselines),
-    one column per evaluation, cells "mean ± s.e." of the test accuracy in %, and the most seeds of the
-    line's cells (a cell of fewer seeds shows its own in :func:`summarise`)."""
+def summary_table(table: list[dict]) -> Table:
+    """The table of :func:`summarise` as a :class:`~aecourse.teaching.tables.Table` (HTML in the book,
+    text in print): one row per encoder (:func:`lines`), one column per evaluation, cells "mean ± s.e."
+    of the test accuracy in %, then the most seeds of the row's cells; "-" where a cell is missing."""
     evaluations = list(dict.fromkeys(r["evaluation"] for r in table))
     cells = {(r["method"], r["ratio"], r["evaluation"]): r for r in table}
-    lines = sorted({(r["method"], r["ratio"]) for r in table}, key=_order)
-    width = 16
-    text = [
-        f"{'encoder':<20}"
-        + "".join(f"{e:>{width}}" for e in evaluations)
-        + f"{'seeds':>7}"
-    ]
-    for method, ratio in lines:
-        row = [cells.get((method, ratio, e)) for e in evaluations]
-        seeds = max(r["n"] for r in row if r is not None)
-        text.append(
-            f"{_label(method, ratio):<20}"
-            + "".join(f"{_cell(r):>{width}}" for r in row)
-            + f"{seeds:>7}"
+    rows = []
+    for method, ratio in lines(table):
+        found = [cells.get((method, ratio, e)) for e in evaluations]
+        rows.append(
+            [label(method, ratio)]
+            + [
+                "-"
+                if r is None
+                else pm((100 * r["mean"], 100 * r["sem"]), "{:.1f}")
+                for r in found
+            ]
+            + [max(r["n"] for r in found if r is not None)]
         )
-    return "\n".join(text)
+    return Table(
+        ["encoder", *evaluations, "seeds"],
+        rows,
+        title="Test accuracy (%), mean ± s.e. over seeds",
+    )
 
 
 STYLES = {"random": "--", "dae": ":", "pixels": "-."}
