@@ -402,9 +402,7 @@ def test_summarise_by_hand():
 
 def test_summary_table_orders_ratios_then_baselines():
     table = [
-        dict(
-            method=m, ratio=r, evaluation=e, n=3, mean=0.5, sem=0.01
-        )
+        dict(method=m, ratio=r, evaluation=e, n=3, mean=0.5, sem=0.01)
         for m, r in (
             ("pixels", None),
             ("mae", 0.9),
