@@ -15,9 +15,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from aecourse.experiments import applications_report
 from aecourse.experiments.applications_report import mean_se, pm
 from aecourse.experiments.masking_ratio import EXPERIMENT, KEY
-from aecourse.experiments.stamp import read_results
 from aecourse.teaching.tables import Table
 
 # a run: every key column but the learning rate, which select() chooses
@@ -34,12 +34,7 @@ def read(path: str | Path = "masking_ratio") -> tuple[list[dict], dict]:
 
     Raises ValueError if another experiment wrote the file.
     """
-    rows, stamp = read_results(path)
-    if stamp.get("experiment") != EXPERIMENT:
-        raise ValueError(
-            f"{path} was written by {stamp.get('experiment')}, not by {EXPERIMENT}."
-        )
-    return rows, stamp
+    return applications_report.read(path, EXPERIMENT)
 
 
 def select(rows: list[dict]) -> list[dict]:
