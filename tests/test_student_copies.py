@@ -121,6 +121,7 @@ def test_the_copy_has_statements_and_stubs_but_no_solution_or_output(
         assert SOLUTION_TAG not in cell.metadata.get("tags", [])
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
+            assert "execution" not in cell.metadata
     assert not {"aecourse", "widgets"} & set(student.metadata)
 
 
