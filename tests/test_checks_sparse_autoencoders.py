@@ -1,4 +1,4 @@
-"""aecourse.checks.sparse_autoencoder: each checker accepts right answers written in different ways and
+"""aecourse.checks.sparse_autoencoders: each checker accepts right answers written in different ways and
 rejects the stub and the known slips with their own message (stubs, crashes and non-answers are also
 covered for every checker by tests/test_checks.py)."""
 
