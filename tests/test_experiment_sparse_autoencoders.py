@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import scipy.stats
@@ -226,6 +227,19 @@ def test_the_cache_file_names_the_language_models_config():
     assert a == sa.lm_cache_path(sa.Config(n_latents=8, ks=(1,)), "c")
     assert a != sa.lm_cache_path(sa.Config(dim=32), "c")
     assert a.parent.name == "c" and a.name.startswith("lm-")
+
+
+def test_the_default_cache_is_the_checkouts_data_folder(
+    tmp_path, monkeypatch
+):
+    checkout = Path(sa.__file__).resolve().parents[2]
+    if (checkout / "data").is_dir():
+        assert sa.default_cache() == checkout / "data" / "checkpoints"
+    # an installed package has no checkout: the user's cache (conftest points XDG there)
+    monkeypatch.setattr(sa, "_CHECKOUT_DATA", tmp_path / "missing")
+    assert sa.default_cache() == (
+        tmp_path / "xdg-cache" / "aecourse" / "checkpoints"
+    )
 
 
 @pytest.mark.parametrize(
