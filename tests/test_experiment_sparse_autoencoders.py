@@ -132,6 +132,18 @@ def test_a_spent_budget_stops_before_the_next_unit(sentences_file):
     assert f.rows == [] and f.stamp["complete"] is False
 
 
+def test_quick_sets_the_defaults_and_help_lists_every_option(capsys):
+    config, _ = sa.parse_args(["--quick", "--seeds", "4"])
+    assert config == sa.Config(
+        **{**vars(sa.Config.quick()), "seeds": (4,)}
+    )
+    assert sa.parse_args([])[0] == sa.Config()
+    with pytest.raises(SystemExit):
+        sa.parse_args(["--quick", "--help"])
+    shown = capsys.readouterr().out
+    assert "--n-latents" in shown and "--shard" in shown
+
+
 def test_main_exits_with_the_error_for_bad_arguments():
     with pytest.raises(SystemExit, match="shard"):
         sa.main([*TINY, "--shard", "3/2", "--out", "/dev/null"])

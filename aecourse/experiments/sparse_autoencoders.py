@@ -45,12 +45,13 @@ for a poor SAE; the rows also hold the three cross-entropies, and L_sae − L_cl
 the stricter number. The shape of the frontier is the lesson, not its values.
 
 Cost, measured on one thread of a 2-core Xeon shared with two other jobs (CPU seconds, from
-``time.process_time``): the language model, 6 epochs over 544 000 tokens, 254 s (4.2 CPU-minutes; it
-is trained once and cached); one SAE, 5 epochs over 131 072 vectors and then scored on the validation
-and test activations, 18 to 29 s (TopK slower than L1, a larger k slower); the default grid of 30
-SAEs about 12 CPU-minutes on top of the language model. One row per (method, sparsity, seed) goes into
-a stamped results file (:mod:`aecourse.experiments.stamp`), written as each finishes; the same command
-resumes a stopped run (``--hours``), and ``--shard K/N`` runs units K, K + N, ...::
+``time.process_time``): the language model, 6 epochs over 544 000 tokens, 239 to 254 s (about 4
+CPU-minutes; it is trained once and cached); one SAE, 5 epochs over 131 072 vectors and then scored on
+the validation and test activations, 16 to 27 s (TopK slower than L1, a larger k slower); the default
+grid of 30 SAEs 620 s, so about 14 CPU-minutes (868 s of wall time) with the language model. One row
+per (method, sparsity, seed) goes into a stamped results file (:mod:`aecourse.experiments.stamp`),
+written as each finishes; the same command resumes a stopped run (``--hours``), and ``--shard K/N``
+runs units K, K + N, ...::
 
     python -m aecourse.experiments.sparse_autoencoders --device cpu --threads 1
 
@@ -695,6 +696,15 @@ FLOATS = ("lr", "sae_lr")
 
 
 def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
+    # --quick picks the defaults of every other option, so it is read first (without -h, which
+    # would print this small parser's help)
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--quick", action="store_true")
+    d = (
+        Config.quick()
+        if first.parse_known_args(argv)[0].quick
+        else Config()
+    )
     p = argparse.ArgumentParser(
         prog=f"python -m {EXPERIMENT}", description=__doc__.split("\n")[0]
     )
@@ -708,8 +718,6 @@ def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
         default="default",
         help="the language model's cache folder (default: the checkout's data/checkpoints)",
     )
-    known, _ = p.parse_known_args(argv)
-    d = Config.quick() if known.quick else Config()
     _cli.add_common(p, d.seeds, NAME)
     p.add_argument(
         "--methods", nargs="+", default=list(d.methods), choices=METHODS
