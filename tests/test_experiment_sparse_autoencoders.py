@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import scipy.stats
@@ -131,6 +132,18 @@ def test_a_spent_budget_stops_before_the_next_unit(sentences_file):
     assert f.rows == [] and f.stamp["complete"] is False
 
 
+def test_quick_sets_the_defaults_and_help_lists_every_option(capsys):
+    config, _ = sa.parse_args(["--quick", "--seeds", "4"])
+    assert config == sa.Config(
+        **{**vars(sa.Config.quick()), "seeds": (4,)}
+    )
+    assert sa.parse_args([])[0] == sa.Config()
+    with pytest.raises(SystemExit):
+        sa.parse_args(["--quick", "--help"])
+    shown = capsys.readouterr().out
+    assert "--n-latents" in shown and "--shard" in shown
+
+
 def test_main_exits_with_the_error_for_bad_arguments():
     with pytest.raises(SystemExit, match="shard"):
         sa.main([*TINY, "--shard", "3/2", "--out", "/dev/null"])
@@ -226,6 +239,19 @@ def test_the_cache_file_names_the_language_models_config():
     assert a == sa.lm_cache_path(sa.Config(n_latents=8, ks=(1,)), "c")
     assert a != sa.lm_cache_path(sa.Config(dim=32), "c")
     assert a.parent.name == "c" and a.name.startswith("lm-")
+
+
+def test_the_default_cache_is_the_checkouts_data_folder(
+    tmp_path, monkeypatch
+):
+    checkout = Path(sa.__file__).resolve().parents[2]
+    if (checkout / "data").is_dir():
+        assert sa.default_cache() == checkout / "data" / "checkpoints"
+    # an installed package has no checkout: the user's cache (conftest points XDG there)
+    monkeypatch.setattr(sa, "_CHECKOUT_DATA", tmp_path / "missing")
+    assert sa.default_cache() == (
+        tmp_path / "xdg-cache" / "aecourse" / "checkpoints"
+    )
 
 
 @pytest.mark.parametrize(

@@ -45,18 +45,21 @@ for a poor SAE; the rows also hold the three cross-entropies, and L_sae − L_cl
 the stricter number. The shape of the frontier is the lesson, not its values.
 
 Cost, measured on one thread of a 2-core Xeon shared with two other jobs (CPU seconds, from
-``time.process_time``): the language model, 6 epochs over 544 000 tokens, 254 s (4.2 CPU-minutes; it
-is trained once and cached); one SAE, 5 epochs over 131 072 vectors and then scored on the validation
-and test activations, 18 to 29 s (TopK slower than L1, a larger k slower); the default grid of 30
-SAEs about 12 CPU-minutes on top of the language model. One row per (method, sparsity, seed) goes into
-a stamped results file (:mod:`aecourse.experiments.stamp`), written as each finishes; the same command
-resumes a stopped run (``--hours``), and ``--shard K/N`` runs units K, K + N, ...::
+``time.process_time``): the language model, 6 epochs over 544 000 tokens, 239 to 254 s (about 4
+CPU-minutes; it is trained once and cached); one SAE, 5 epochs over 131 072 vectors and then scored on
+the validation and test activations, 16 to 27 s (TopK slower than L1, a larger k slower); the default
+grid of 30 SAEs 620 s, so about 14 CPU-minutes (868 s of wall time) with the language model. One row
+per (method, sparsity, seed) goes into a stamped results file (:mod:`aecourse.experiments.stamp`),
+written as each finishes; the same command resumes a stopped run (``--hours``), and ``--shard K/N``
+runs units K, K + N, ...::
 
     python -m aecourse.experiments.sparse_autoencoders --device cpu --threads 1
 
-The language model is cached in ``data/checkpoints/`` (git ignores ``data/``) under a digest of its
-config and of this module's code hash, so shards and reruns load it instead of training it again (start
-one shard first, or two shards will each train it once).
+The language model is cached in the checkout's ``data/checkpoints/`` (git ignores ``data/``; see
+:func:`default_cache`) under a digest of its config and of this module's code hash, so shards, reruns
+and the chapter load it instead of training it again (start one shard first, or two shards will each
+train it once). Any change to the code this module runs trains a new one: stale weights are never
+loaded.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ import torch
 import torch.nn.functional as F
 
 from aecourse._args import integer
+from aecourse.data.files import _CHECKOUT_DATA, cache_root
 from aecourse.data.sentences import Sentences, load_sentences, windows
 from aecourse.experiments import _cli
 from aecourse.experiments.stamp import ResultsFile, code_hash
@@ -161,8 +165,9 @@ class Config:
     n_latents: int = 512
     methods: tuple[str, ...] = METHODS
     ks: tuple[int, ...] = (4, 8, 16, 32, 64)
-    # chosen on validation activations in a pilot: their L0 spans about 4 to 64, like the ks
-    l1s: tuple[float, ...] = (5.0, 3.0, 1.5, 0.8, 0.3)
+    # chosen on validation activations in a pilot, so that their L0 spans the ks' range: about 4, 7,
+    # 18, 29 and 64 (0.8 gave 32.1 on average, just over best_at's 32, hence 0.9)
+    l1s: tuple[float, ...] = (4.0, 3.0, 1.5, 0.9, 0.3)
     seeds: tuple[int, ...] = field(default=(0, 1, 2))
     sae_epochs: int = 5
     sae_lr: float = 1e-3
@@ -284,6 +289,15 @@ def lm_cache_path(config: Config, cache: str | Path) -> Path:
     )
 
 
+def default_cache() -> Path:
+    """Where the language model is cached by default: the checkout's ``data/checkpoints/`` (git ignores
+    ``data/``), wherever the command or notebook runs from; without a checkout (an installed package, as
+    on Colab), ``~/.cache/aecourse/checkpoints/``."""
+    if _CHECKOUT_DATA.is_dir():
+        return _CHECKOUT_DATA / "checkpoints"
+    return cache_root() / "checkpoints"
+
+
 def new_language_model(config: Config, vocab_size: int) -> CausalLM:
     """A fresh :class:`~aecourse.models.transformer.CausalLM` of the config's sizes."""
     return CausalLM(
@@ -294,7 +308,7 @@ def new_language_model(config: Config, vocab_size: int) -> CausalLM:
 def language_model(
     config: Config,
     device: torch.device | str | None = None,
-    cache: str | Path | None = "data/checkpoints",
+    cache: str | Path | None = "default",
     log=print,
 ) -> tuple[CausalLM, LMData]:
     """The course's language model and its data: loaded from the cache, or trained and cached.
@@ -302,7 +316,7 @@ def language_model(
     Trains with :func:`~aecourse.training.fit` and :func:`~aecourse.models.transformer.next_token_loss`
     on the training windows for at most ``config.epochs`` epochs, keeping the epoch with the lowest
     validation loss, then scores the test windows. cache: the folder of the cache file
-    (:func:`lm_cache_path`; None: no cache). Returns (model in eval mode on device, :class:`LMData`).
+    (:func:`lm_cache_path`); "default": :func:`default_cache`; None: no cache. Returns (model in eval mode on device, :class:`LMData`).
     """
     dev = torch.device(device) if device is not None else best_device()
     sentences = load_sentences(
@@ -319,6 +333,8 @@ def language_model(
     vocab_size = len(sentences.vocab)
     seed_everything(config.lm_seed)
     model = new_language_model(config, vocab_size).to(dev)
+    if isinstance(cache, str) and cache == "default":
+        cache = default_cache()
     path = lm_cache_path(config, cache) if cache is not None else None
     if path is not None and path.exists():
         saved = torch.load(path, map_location=dev, weights_only=True)
@@ -615,7 +631,7 @@ def run_grid(
     shard: tuple[int, int] = (0, 1),
     hours: float | None = None,
     fresh: bool = False,
-    cache: str | Path | None = "data/checkpoints",
+    cache: str | Path | None = "default",
     command: list[str] | None = None,
     log=print,
 ) -> ResultsFile:
@@ -680,6 +696,15 @@ FLOATS = ("lr", "sae_lr")
 
 
 def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
+    # --quick picks the defaults of every other option, so it is read first (without -h, which
+    # would print this small parser's help)
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--quick", action="store_true")
+    d = (
+        Config.quick()
+        if first.parse_known_args(argv)[0].quick
+        else Config()
+    )
     p = argparse.ArgumentParser(
         prog=f"python -m {EXPERIMENT}", description=__doc__.split("\n")[0]
     )
@@ -690,11 +715,9 @@ def parse_args(argv=None) -> tuple[Config, argparse.Namespace]:
     )
     p.add_argument(
         "--checkpoints",
-        default="data/checkpoints",
-        help="the language model's cache folder",
+        default="default",
+        help="the language model's cache folder (default: the checkout's data/checkpoints)",
     )
-    known, _ = p.parse_known_args(argv)
-    d = Config.quick() if known.quick else Config()
     _cli.add_common(p, d.seeds, NAME)
     p.add_argument(
         "--methods", nargs="+", default=list(d.methods), choices=METHODS

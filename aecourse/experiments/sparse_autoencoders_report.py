@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from aecourse.experiments import applications_report
 from aecourse.experiments.applications_report import mean_se, pm
@@ -108,7 +109,7 @@ def frontier_table(table: list[dict]) -> Table:
 
 
 def plot_frontier(table: list[dict]):
-    """Two panels against L0 (log scale): the FVU, and the loss recovered; one line per method (TopK
+    """Two panels against L0 (log scale, base 2): the FVU, and the loss recovered; one line per method (TopK
     blue circles, ReLU + L1 orange squares, Okabe–Ito colours), ± s.e. bars both ways. Returns the
     Figure."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(7.6, 3.2))
@@ -126,14 +127,12 @@ def plot_frontier(table: list[dict]):
                 label=LABELS.get(method, method),
                 **STYLE.get(method, {}),
             )
-    left.set(
-        xscale="log", xlabel="L0 (active latents per token)", ylabel="FVU"
-    )
-    right.set(
-        xscale="log",
-        xlabel="L0 (active latents per token)",
-        ylabel="loss recovered",
-    )
+    for ax, name in ((left, "FVU"), (right, "loss recovered")):
+        # powers of 2 labelled plainly (2, 4, 8, ...), no crowded minor labels
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set(xlabel="L0 (active latents per token)", ylabel=name)
     left.legend(fontsize=8)
     fig.tight_layout()
     return fig
