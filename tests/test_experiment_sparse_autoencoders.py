@@ -278,7 +278,14 @@ def test_bad_configs_say_what_is_wrong(change, message):
 
 
 def _row(
-    method, sparsity, seed, l0, fvu, recovered, valid_recovered=None
+    method,
+    sparsity,
+    seed,
+    l0,
+    fvu,
+    recovered,
+    valid_recovered=None,
+    added=0.1,
 ):
     row = {"method": method, "sparsity": sparsity, "seed": seed}
     for split in ("valid", "test"):
@@ -288,6 +295,8 @@ def _row(
                 f"{split}_fvu": fvu,
                 f"{split}_dead": 0.0,
                 f"{split}_loss_recovered": recovered,
+                f"{split}_loss_clean": 3.0,
+                f"{split}_loss_sae": 3.0 + added,
             }
         )
     if valid_recovered is not None:
@@ -296,10 +305,10 @@ def _row(
 
 
 def test_frontier_by_hand():
-    recovered = [0.80, 0.84, 0.86]
+    recovered, added = [0.80, 0.84, 0.86], [0.1, 0.2, 0.3]
     rows = [
-        _row("topk", 8, seed, 8.0, 0.2 + seed / 100, r)
-        for seed, r in enumerate(recovered)
+        _row("topk", 8, seed, 8.0, 0.2 + seed / 100, r, added=a)
+        for seed, (r, a) in enumerate(zip(recovered, added))
     ]
     rows.append(_row("l1", 0.1, 0, 30.0, 0.1, 0.9))
     rows.append(_row("topk", 4, 0, 4.0, 0.3, 0.7))
@@ -316,6 +325,9 @@ def test_frontier_by_hand():
         scipy.stats.sem(recovered)
     )
     assert k8["fvu"] == pytest.approx(0.21)
+    # the loss added, L_sae − L_clean, from the two cross-entropies
+    assert k8["loss_added"] == pytest.approx(0.2)
+    assert k8["loss_added_se"] == pytest.approx(scipy.stats.sem(added))
     assert math.isnan(table[2]["fvu_se"])
     shown = report.frontier_table(table)
     assert shown.columns[:5] == [
@@ -326,7 +338,8 @@ def test_frontier_by_hand():
         "loss recovered",
     ]
     assert shown.rows[1] == [
-        "TopK", "k = 8", "8.0 ± 0.0", "0.210 ± 0.006", "0.833 ± 0.018", "0.0 ± 0.0", "3",
+        "TopK", "k = 8", "8.0 ± 0.0", "0.210 ± 0.006", "0.833 ± 0.018", "0.200 ± 0.058", "0.0 ± 0.0",
+        "3",
     ]  # fmt: skip
     # one seed has no spread: its cells show the mean alone
     assert shown.rows[2][:3] == ["ReLU + L1", "λ = 0.1", "30.0"]
@@ -350,6 +363,7 @@ def test_best_at_chooses_on_validation_within_the_l0_budget():
     assert best["topk"]["sparsity"] == 16
     assert best["topk"]["loss_recovered"][0] == pytest.approx(0.90)
     assert best["topk"]["l0"][0] == 16.0
+    assert best["topk"]["loss_added"][0] == pytest.approx(0.1)
     assert report.best_at(rows, max_l0=100)["l1"]["sparsity"] == 0.01
 
 
