@@ -12,9 +12,11 @@ import torch
 from aecourse.evaluation.features import (
     concentration,
     contexts,
+    mlp_neurons,
     top_activations,
     top_share,
 )
+from aecourse.models.transformer import CausalLM, causal_mask
 
 # 6 positions, 3 units: unit 0 fires on positions 1, 3, 4; unit 1 is a dense "neuron" (signed);
 # unit 2 never fires.
@@ -136,3 +138,39 @@ def test_a_unit_that_fires_only_on_one_class_is_fully_concentrated():
     assert concentration(codes, classes, 8)[0][1].item() == 0.25
     with pytest.raises(ValueError, match="class ids >= 0"):
         concentration(codes, classes - 1, 10)
+
+
+def test_mlp_neurons_are_the_blocks_hidden_units_computed_by_hand():
+    torch.manual_seed(0)
+    model = CausalLM(30, 6, dim=16, depth=2, heads=4).eval()
+    idx = torch.randint(0, 30, (3, 6))
+    got = mlp_neurons(model, idx, 1)
+    # block 1 by hand: x + attention(norm1 x), then GELU(linear1(norm2 .))
+    layer = model.blocks.blocks[1]
+    with torch.no_grad():
+        x = model.residual(idx, 1)
+        q = layer.norm1(x)
+        mid = (
+            x
+            + layer.self_attn(
+                q, q, q, attn_mask=causal_mask(6), need_weights=False
+            )[0]
+        )
+        want = torch.nn.functional.gelu(layer.linear1(layer.norm2(mid)))
+        # and the block's output is mid + linear2 of these neurons
+        out = mid + layer.linear2(want)
+    assert torch.allclose(out, model.residual(idx, 2), atol=1e-5)
+    assert got.shape == (18, 64)
+    assert torch.allclose(got, want.reshape(18, 64), atol=1e-6)
+    # a position's neurons depend on its own sequence only: row n·T + t
+    alone = mlp_neurons(model, idx[1:2], 1)
+    assert torch.allclose(got[6:12], alone, atol=1e-5)
+
+
+def test_mlp_neurons_reject_a_block_outside_the_model():
+    model = CausalLM(30, 6, dim=16, depth=2, heads=4)
+    idx = torch.zeros(1, 6, dtype=torch.long)
+    with pytest.raises(ValueError, match="block"):
+        mlp_neurons(model, idx, 2)
+    with pytest.raises(ValueError, match="CausalLM"):
+        mlp_neurons(torch.nn.Linear(2, 2), idx, 0)

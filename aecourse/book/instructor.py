@@ -230,6 +230,19 @@ EXERCISES: dict[str, tuple[str, int]] = {
         "the MAE loss: squared error averaged per patch, then over the hidden patches only",
         10,
     ),
+    # sparse autoencoders (the TopK activation, unit-norm decoder columns, the loss recovered)
+    "ex-sae-topk": (
+        "the TopK activation: keep each row's k largest pre-activations, ReLU them, zeros elsewhere",
+        15,
+    ),
+    "ex-sae-decoder-norm": (
+        "unit-norm decoder columns: divide each column of W (d, L) by its own Euclidean norm",
+        10,
+    ),
+    "ex-sae-loss-recovered": (
+        "the loss recovered: the share of the zero-ablation loss gap that the SAE's reconstruction closes",
+        10,
+    ),
 }
 
 

@@ -1,2 +1,3 @@
 """Data sets as tensors: where they are found (``files``), MNIST and Fashion-MNIST (``images``), rotated
-MNIST (``rotation``), English–French sentence pairs (``translation``) and 20 Newsgroups (``newsgroups``)."""
+MNIST (``rotation``), English–French sentence pairs (``translation``), their English side as one token
+stream for a language model (``sentences``) and 20 Newsgroups (``newsgroups``)."""

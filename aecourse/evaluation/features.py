@@ -8,6 +8,10 @@ per token position. The chapter reads a unit by the contexts where it fires most
 scale, so an SAE latent (sparse, ≥ 0) and a neuron (dense, signed) are scored on the same footing; only
 positive activations count as firing, so a unit that fires on fewer than k positions is judged on
 those it fires on, and one that never fires gets NaN.
+
+The neurons an SAE's latents are compared with are those of the language model's MLPs:
+:func:`mlp_neurons` reads the hidden units of one block of a
+:class:`~aecourse.models.transformer.CausalLM`, one row per token position like an SAE's code.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from aecourse._args import indices, integer
+from aecourse.models.transformer import CausalLM
 
 
 def _codes(codes) -> torch.Tensor:
@@ -150,3 +155,36 @@ def concentration(
     n_fired = fired.sum(0)
     share = most.double() / n_fired.double()
     return share, torch.where(n_fired > 0, best, -1)
+
+
+@torch.no_grad()
+def mlp_neurons(
+    model: CausalLM, idx: torch.Tensor, block: int
+) -> torch.Tensor:
+    """The MLP neurons of one block of a language model, at every position of a batch of sequences.
+
+    model: a :class:`~aecourse.models.transformer.CausalLM`; idx: (N, T) token indices; block: 0 to
+    depth − 1  ->  (N·T, H): the activations (GELU of the first linear layer) of the block's H hidden
+    units, row n·T + t for sequence n, position t, the order of an SAE's code on ``residual(idx,
+    block + 1)`` flattened. Block b's neurons write into the residual stream after b + 1 blocks, so they
+    are the model's own units for the stream an SAE reads there. Raises ValueError for a block outside
+    0..depth − 1.
+    """
+    if not isinstance(model, CausalLM):
+        raise ValueError(
+            f"model must be a CausalLM, got {type(model).__name__}."
+        )
+    integer("block", block, low=0, high=model.depth - 1)
+    layer = model.blocks.blocks[block]
+    seen = []
+    # a hook reads the pre-activations where the block computes them, so the attention and the norms
+    # before the MLP are the model's own, not a copy of them
+    hook = layer.linear1.register_forward_hook(
+        lambda module, inputs, output: seen.append(output)
+    )
+    try:
+        model.residual(idx, block + 1)
+    finally:
+        hook.remove()
+    pre = seen[0]
+    return layer.activation(pre).reshape(-1, pre.shape[-1])
