@@ -90,12 +90,24 @@ def summarise(rows, value: str = "test_error") -> list[dict]:
     return table
 
 
+def _reading_order(keys) -> list[tuple]:
+    """(dataset, setting, depth, ...) keys sorted as a reader scans a table: data sets and settings in
+    the order they first appear, then depth from 1 up (a grid run deepest first lists depth 4 first)."""
+    keys = list(keys)
+    datasets = list(dict.fromkeys(k[0] for k in keys))
+    settings = list(dict.fromkeys(k[1] for k in keys))
+    return sorted(
+        keys,
+        key=lambda k: (datasets.index(k[0]), settings.index(k[1]), k[2]),
+    )
+
+
 def summary_table(
     table: list[dict], percent: bool = True, paper: dict | None = PAPER
 ) -> Table:
     """The table of :func:`summarise` as a :class:`~aecourse.teaching.tables.Table` (HTML in the book, text
     in print): one row per (dataset, setting, depth), one column per method, cells "mean ± s.e. over seeds"
-    (in % by default), then the paper's cells.
+    (in % by default), then the paper's cells; lines by data set, setting, then depth from 1 up.
 
     paper: the :data:`PAPER` numbers, a column "paper: method" per method, "error ± interval" where one
     exists for the row (era setting); their ± is a 95% binomial interval over the paper's test set, not a
@@ -114,7 +126,8 @@ def summary_table(
         cells["n"] = max(cells.get("n", 0), r["n"])
     quoted = ("none", "ae", "rbm") if paper else ()
     rows = []
-    for (dataset, setting, depth), cells in lines.items():
+    for dataset, setting, depth in _reading_order(lines):
+        cells = lines[dataset, setting, depth]
         rows.append(
             [dataset, setting, depth]
             + [cells.get(m, "-") for m in methods]
@@ -136,14 +149,16 @@ def summary_table(
 def details_table(rows: list[dict]) -> Table:
     """The chosen runs (from :func:`select`) in more detail, one row per (dataset, setting, depth, method):
     mean training, validation and test errors (%) over seeds, the mean best epoch, the mean number of
-    epochs on the plateau (:func:`plateau_epochs`) and the learning rates chosen (one per seed)."""
+    epochs on the plateau (:func:`plateau_epochs`) and the learning rates chosen (one per seed). Lines
+    by data set, setting, depth from 1 up, then method in the order the rows give them."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = (r["dataset"], r["setting"], r["depth"], r["method"])
         groups.setdefault(key, []).append(r)
     mean = lambda rs, k: sum(r[k] for r in rs) / len(rs)  # noqa: E731
     out = []
-    for (dataset, setting, depth, method), rs in groups.items():
+    for dataset, setting, depth, method in _reading_order(groups):
+        rs = groups[dataset, setting, depth, method]
         plateau = sum(
             plateau_epochs(r["train_losses"]) for r in rs
         ) / len(rs)
